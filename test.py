@@ -1,0 +1,13 @@
+"""Testing entry point: ``python test.py -opt options/test/....yml [--launcher pytorch]``."""
+from os import path as osp
+
+from basicsr.test import test_pipeline
+
+import undersr.archs  # noqa: F401  (registers our archs and applies undersr.basicsr_fixes)
+import undersr.data  # noqa: F401
+import undersr.models  # noqa: F401
+from undersr.basicsr_fixes import accept_torchrun_args
+
+if __name__ == '__main__':
+    accept_torchrun_args()
+    test_pipeline(osp.dirname(osp.abspath(__file__)))

@@ -1,0 +1,48 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import undersr  # noqa: F401  (the torchvision shim must precede BasicSR)
+from undersr.sample_data import write_paired_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='session')
+def sample_pairs(tmp_path_factory):
+    """A tiny BasicSR paired folder: three 64×64 HR photos and their 16×16 bicubic LR."""
+    out = tmp_path_factory.mktemp('sample')
+    write_paired_folder(str(out), names=('astronaut', 'coffee', 'chelsea'), scale=4, crop=64)
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path, sample_pairs):
+    """A copy of the repository's entry points and options, so experiments land in ``tmp_path``.
+
+    ``train.py`` and ``test.py`` use their own folder as BasicSR's ``root_path``; the copies are byte-identical
+    to the ones at the repository root. ``datasets/sample`` points at :func:`sample_pairs`.
+    """
+    for name in ('train.py', 'test.py'):
+        shutil.copy(os.path.join(ROOT, name), tmp_path / name)
+    shutil.copytree(os.path.join(ROOT, 'options'), tmp_path / 'options')
+    (tmp_path / 'datasets').mkdir()
+    os.symlink(sample_pairs, tmp_path / 'datasets' / 'sample')
+    return tmp_path
+
+
+@pytest.fixture
+def run_py():
+    """Runs ``python ARGS...`` in a subprocess and fails the test, showing its output, if it fails."""
+
+    def run(args, cwd, timeout=300, executable=(sys.executable, )):
+        env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+        proc = subprocess.run([*executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert proc.returncode == 0, f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+        return proc
+
+    return run

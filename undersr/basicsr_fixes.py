@@ -1,0 +1,199 @@
+"""Fixes for BasicSR 1.4.2 on CPU, on current PyTorch and under ``torchrun``.
+
+BasicSR is the training framework we build on, and its last release assumes CUDA in several places. Each fix
+below replaces one BasicSR function or method with a device-agnostic one that keeps its signature, so stock
+option files behave the same with ``num_gpu: 0`` and on GPUs. :func:`apply` installs them once; importing
+``undersr.archs``, ``undersr.data`` or ``undersr.models`` calls it.
+
+=============================  =========================================================================
+BasicSR 1.4.2 problem          Fix
+=============================  =========================================================================
+resume maps onto CUDA          :func:`load_resume_state` loads on CPU; ``auto_resume`` honours root_path
+``init_dist`` needs GPUs       :func:`init_dist` uses ``LOCAL_RANK``, and gloo when there is no CUDA
+DDP ``device_ids`` on CPU      :func:`model_to_device` passes ``device_ids`` only for CUDA devices
+``prefetch_mode: cuda``        falls back to the CPU prefetcher, with a warning, when there is no CUDA
+VGG19 download                 :class:`VGGFeatureExtractor` raises an error naming the missing file
+``filter2D`` ``.view`` on CPU  :func:`filter2D` uses ``reshape``
+Real-ESRGAN models ``.cuda()`` registered models build their helpers on ``self.device``
+weights layouts, bad files     ``BaseModel.load_network`` uses :func:`undersr.checkpoint.load_weights`
+``--local-rank`` (torch >= 2)  :func:`accept_torchrun_args` rewrites it to BasicSR's ``--local_rank``
+=============================  =========================================================================
+"""
+import logging
+import os
+import sys
+import warnings
+from os import path as osp
+
+import torch
+from torch.nn import functional as F
+
+_applied = False
+logger = logging.getLogger('basicsr')
+
+
+def load_resume_state(opt):
+    """Device-agnostic ``basicsr.train.load_resume_state``: finds the newest ``*.state`` and loads it on CPU.
+
+    Optimizers move their state onto the parameters' device when it is loaded, so CPU is always right.
+    """
+    from basicsr.train import check_resume
+    from basicsr.utils import scandir
+
+    path = opt['path'].get('resume_state')
+    if opt['auto_resume']:
+        folder = opt['path']['training_states']
+        states = sorted(scandir(folder, suffix='.state'), key=lambda s: int(s.split('.')[0])) \
+            if osp.isdir(folder) else []
+        if states:
+            path = opt['path']['resume_state'] = osp.join(folder, states[-1])
+    if not path:
+        return None
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'resume state not found: {path}. Fix `path.resume_state` or use --auto_resume.')
+    # Training states hold optimizer and scheduler objects written by this project: trusted.
+    state = torch.load(path, map_location='cpu', weights_only=False)
+    check_resume(opt, state['iter'])
+    return state
+
+
+def init_dist(launcher, backend='nccl', **kwargs):
+    """``basicsr.utils.dist_util.init_dist`` that also works on CPU-only machines (gloo backend)."""
+    import torch.distributed as dist
+    from basicsr.utils import dist_util
+    if launcher != 'pytorch':
+        return dist_util.init_dist(launcher, backend, **kwargs)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+    elif backend != 'gloo':
+        warnings.warn(f'no CUDA device: using the gloo backend instead of {backend}')
+        backend = 'gloo'
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def model_to_device(self, net):
+    """``BaseModel.model_to_device``, giving DistributedDataParallel ``device_ids`` only on CUDA."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(
+            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
+def load_network(self, net, load_path, strict=True, param_key='params'):
+    """``BaseModel.load_network`` accepting every official layout, with errors that name file and keys."""
+    from undersr.checkpoint import load_weights
+    net = self.get_bare_model(net)
+    load_weights(net, load_path, param_key=param_key, strict=strict)
+    logger.info(f'Loaded {type(net).__name__} from {load_path} (preferred key: {param_key}).')
+
+
+def make_prefetcher(loader, opt):
+    """Replaces ``CUDAPrefetcher`` in ``basicsr.train``: the CPU prefetcher when CUDA is not in use."""
+    from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+    if opt['num_gpu'] != 0 and torch.cuda.is_available():
+        return CUDAPrefetcher(loader, opt)
+    warnings.warn('prefetch_mode: cuda needs a CUDA device; using the CPU prefetcher')
+    return CPUPrefetcher(loader)
+
+
+def filter2D(img, kernel):
+    """``basicsr.utils.img_process_util.filter2D`` that accepts non-contiguous tensors.
+
+    Args:
+        img (Tensor): (B, C, H, W).
+        kernel (Tensor): (1, k, k) shared by the batch, or (B, k, k), k odd.
+
+    Returns:
+        Tensor: (B, C, H, W), reflect-padded correlation.
+    """
+    k = kernel.size(-1)
+    if k % 2 == 0:
+        raise ValueError(f'filter2D needs an odd kernel size, got {k}')
+    b, c, h, w = img.shape
+    img = F.pad(img, (k // 2, ) * 4, mode='reflect')
+    if kernel.size(0) == 1:
+        out = F.conv2d(img.reshape(b * c, 1, *img.shape[-2:]), kernel.reshape(1, 1, k, k))
+    else:
+        weight = kernel.reshape(b, 1, k, k).repeat_interleave(c, dim=0)
+        out = F.conv2d(img.reshape(1, b * c, *img.shape[-2:]), weight, groups=b * c)
+    return out.reshape(b, c, h, w)
+
+
+def _checked_vgg_init(original_init):
+    from basicsr.archs import vgg_arch
+
+    def __init__(self, *args, **kwargs):
+        if not osp.isfile(vgg_arch.VGG_PRETRAIN_PATH):
+            raise FileNotFoundError(
+                f'VGG19 weights for PerceptualLoss not found at {osp.abspath(vgg_arch.VGG_PRETRAIN_PATH)} '
+                '(relative to the working directory). Download vgg19-dcbb9e9d.pth from torchvision '
+                '(download.pytorch.org/models/vgg19-dcbb9e9d.pth) and put it there; undersr never downloads.')
+        original_init(self, *args, **kwargs)
+    return __init__
+
+
+def _device_agnostic(model_cls):
+    """Subclass of a Real-ESRGAN model that builds its JPEG simulator, sharpener and pool on ``self.device``."""
+    from basicsr.utils import DiffJPEG, USMSharp
+
+    class DeviceAgnostic(model_cls):
+
+        def __init__(self, opt):
+            super(model_cls, self).__init__(opt)  # skip model_cls.__init__, which calls .cuda()
+            self.jpeger = DiffJPEG(differentiable=False).to(self.device)
+            self.usm_sharpener = USMSharp().to(self.device)
+            self.queue_size = opt.get('queue_size', 180)
+
+        @torch.no_grad()
+        def _dequeue_and_enqueue(self):
+            if not hasattr(self, 'queue_lr'):
+                assert self.queue_size % self.lq.size(0) == 0, \
+                    f'queue_size {self.queue_size} must be divisible by the batch size {self.lq.size(0)}'
+                self.queue_lr = self.lq.new_zeros((self.queue_size, *self.lq.shape[1:]))
+                self.queue_gt = self.gt.new_zeros((self.queue_size, *self.gt.shape[1:]))
+                self.queue_ptr = 0
+            super()._dequeue_and_enqueue()
+
+    DeviceAgnostic.__name__ = DeviceAgnostic.__qualname__ = model_cls.__name__
+    DeviceAgnostic.__doc__ = model_cls.__doc__
+    return DeviceAgnostic
+
+
+def accept_torchrun_args(argv=None):
+    """Rewrites ``--local-rank`` (passed by ``torch.distributed.launch`` on PyTorch >= 2) to ``--local_rank``."""
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == '--local-rank' or arg.startswith('--local-rank='):
+            argv[i] = arg.replace('--local-rank', '--local_rank', 1)
+    return argv
+
+
+def apply():
+    """Installs all fixes listed in the module docstring. Idempotent."""
+    global _applied
+    if _applied:
+        return
+    import basicsr.train
+    from basicsr.archs.vgg_arch import VGGFeatureExtractor
+    from basicsr.models import base_model, realesrgan_model, realesrnet_model
+    from basicsr.utils import img_process_util, options
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.CUDAPrefetcher = make_prefetcher
+    options.init_dist = init_dist
+    base_model.BaseModel.model_to_device = model_to_device
+    base_model.BaseModel.load_network = load_network
+    VGGFeatureExtractor.__init__ = _checked_vgg_init(VGGFeatureExtractor.__init__)
+    for module in (img_process_util, realesrgan_model, realesrnet_model):
+        module.filter2D = filter2D
+    for module, name in ((realesrgan_model, 'RealESRGANModel'), (realesrnet_model, 'RealESRNetModel')):
+        fixed = _device_agnostic(getattr(module, name))
+        MODEL_REGISTRY._obj_map[f'{name}_basicsr'] = fixed
+        setattr(module, name, fixed)
+    _applied = True
