@@ -1,11 +1,13 @@
 """Testing entry point: ``python test.py -opt options/test/....yml [--launcher pytorch]``."""
 from os import path as osp
 
-from basicsr.test import test_pipeline
-
-import undersr.archs  # noqa: F401  (registers our archs and applies undersr.basicsr_fixes)
+import undersr.archs  # noqa: F401  (first: installs the torchvision shim, registers archs, fixes BasicSR)
 import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
+
+# isort: split
+from basicsr.test import test_pipeline
+
 from undersr.basicsr_fixes import accept_torchrun_args
 
 if __name__ == '__main__':
