@@ -17,7 +17,13 @@ VGG19 download                 :class:`VGGFeatureExtractor` raises an error nami
 Real-ESRGAN models ``.cuda()`` registered models build their helpers on ``self.device``
 weights layouts, bad files     ``BaseModel.load_network`` uses :func:`undersr.checkpoint.load_weights`
 ``--local-rank`` (torch >= 2)  :func:`accept_torchrun_args` rewrites it to BasicSR's ``--local_rank``
+empty epochs train nothing     :func:`create_train_val_dataloader` stops with an error instead
 =============================  =========================================================================
+
+It also teaches BasicSR epochs, the unit of the paper (§3.2: checkpoints after 4, 8, ... epochs):
+``train.total_epochs`` replaces ``train.total_iter``, and ``logger.save_checkpoint_freq: epoch`` or
+``val.val_freq: epoch`` mean once per epoch. An epoch is one pass over the training set, whatever the batch size
+and number of processes; ``train.iters_per_epoch`` is filled in for the model.
 """
 import logging
 import os
@@ -29,6 +35,7 @@ import torch
 from torch.nn import functional as F
 
 _applied = False
+_original_create_loaders = None
 logger = logging.getLogger('basicsr')
 
 
@@ -164,6 +171,30 @@ def _device_agnostic(model_cls):
     return DeviceAgnostic
 
 
+def create_train_val_dataloader(opt, logger):
+    """``basicsr.train.create_train_val_dataloader`` with epoch-based lengths and a check for empty epochs."""
+    train_opt = opt['train']
+    if train_opt.get('total_epochs'):
+        train_opt.setdefault('total_iter', 1)  # BasicSR requires it; replaced below once the epoch length is known
+    train_loader, sampler, val_loaders, total_epochs, total_iters = _original_create_loaders(opt, logger)
+    dataset_opt = opt['datasets']['train']
+    per_epoch = len(train_loader) // dataset_opt.get('dataset_enlarge_ratio', 1)
+    if per_epoch == 0:
+        raise ValueError(
+            f'training set {dataset_opt.get("name")} has {len(train_loader.dataset)} images, fewer than '
+            f'batch_size_per_gpu ({dataset_opt["batch_size_per_gpu"]}) x processes ({opt["world_size"]}); BasicSR '
+            'drops incomplete batches, so nothing would train. Lower the batch size or add images.')
+    train_opt['iters_per_epoch'] = per_epoch
+    if train_opt.get('total_epochs'):
+        total_epochs = int(train_opt['total_epochs'])
+        total_iters = train_opt['total_iter'] = total_epochs * per_epoch
+        logger.info(f'Epoch-based training: {total_epochs} epochs x {per_epoch} iterations = {total_iters}.')
+    for section, key in (('logger', 'save_checkpoint_freq'), ('val', 'val_freq')):
+        if opt.get(section, {}).get(key) == 'epoch':
+            opt[section][key] = per_epoch
+    return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+
 def accept_torchrun_args(argv=None):
     """Rewrites ``--local-rank`` (passed by ``torch.distributed.launch`` on PyTorch >= 2) to ``--local_rank``."""
     argv = sys.argv if argv is None else argv
@@ -184,6 +215,9 @@ def apply():
     from basicsr.utils import img_process_util, options
     from basicsr.utils.registry import MODEL_REGISTRY
 
+    global _original_create_loaders
+    _original_create_loaders = basicsr.train.create_train_val_dataloader
+    basicsr.train.create_train_val_dataloader = create_train_val_dataloader
     basicsr.train.load_resume_state = load_resume_state
     basicsr.train.CUDAPrefetcher = make_prefetcher
     options.init_dist = init_dist

@@ -1,0 +1,61 @@
+"""Decoding images from bytes into BasicSR's convention, with conversions and errors that name the file.
+
+BasicSR's ``imfrombytes`` returns ``None`` or raises deep inside NumPy for a corrupt file, and silently keeps
+grey, alpha or 16-bit images in shapes and ranges that break later. :func:`decode_image` always returns
+(H, W, 3) float32 BGR in [0, 1], or raises :class:`BadImageError` naming the file.
+"""
+import warnings
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class BadImageError(ValueError):
+    """An image that cannot be decoded. ``path`` names it."""
+
+    def __init__(self, path, reason):
+        super().__init__(f'cannot read image {path}: {reason}. Remove or replace the file, or set skip_bad.')
+        self.path, self.reason = path, reason
+
+
+def decode_image(data, path='<bytes>', warn=True):
+    """Decodes encoded image bytes.
+
+    Grey images are repeated to three channels, an alpha channel is dropped, and 16-bit images are scaled
+    from [0, 65535]; each conversion gives a warning naming ``path`` when ``warn`` is true.
+
+    Args:
+        data (bytes): Encoded PNG, JPEG, ... .
+        path (str): Name for messages.
+        warn (bool): Warn about conversions.
+
+    Returns:
+        ndarray: (H, W, 3) float32, BGR, in [0, 1].
+
+    Raises:
+        BadImageError: empty, truncated or not an image.
+    """
+    if not data:
+        raise BadImageError(path, 'the file is empty')
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise BadImageError(path, 'not a decodable image (corrupt or truncated?)')
+    notes = []
+    if image.dtype == np.uint16:
+        image = image.astype(np.float32) / 65535.
+        notes.append('16-bit scaled to [0, 1]')
+    elif image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.
+    else:
+        raise BadImageError(path, f'unsupported pixel type {image.dtype}')
+    if image.ndim == 2 or image.shape[2] == 1:
+        image = np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
+        notes.append('grey repeated to 3 channels')
+    elif image.shape[2] == 4:
+        image = image[..., :3]
+        notes.append('alpha channel dropped')
+    if warn and notes:
+        warnings.warn(f'{path}: ' + ', '.join(notes))
+    return np.ascontiguousarray(image)
