@@ -128,6 +128,11 @@ class MAE(nn.Module):
         """int: H and W must be multiples of this (the patch size)."""
         return self.patch_size
 
+    @property
+    def deterministic(self):
+        """bool: :meth:`reconstruct` draws no random numbers (nothing is masked)."""
+        return self.recon_mask_ratio == 0
+
     def patchify(self, imgs):
         """Splits images into flattened patches.
 

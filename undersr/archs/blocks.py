@@ -1,0 +1,145 @@
+"""Building blocks shared by the VQ-VAE models (no ``_arch`` suffix: the registry scan skips this module).
+
+The encoder and decoder follow the VQ-VAE-2 reference design (Razavi et al. 2019, §3.1 and appendix A):
+strided 4x4 convolutions down, a 3x3 convolution, ReLU residual blocks (3x3 then 1x1), and 4x4 transposed
+convolutions back up.
+"""
+import torch
+from torch import nn
+
+from undersr.archs.arch_util import crop_to, pad_to_multiple
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block: ``x + conv1x1(relu(conv3x3(relu(x))))``.
+
+    Args:
+        channels (int): Input and output channels.
+        res_channels (int): Channels inside the block.
+    """
+
+    def __init__(self, channels, res_channels):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, res_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(res_channels, channels, 1),
+        )
+
+    def forward(self, x):
+        """(N, C, H, W) -> (N, C, H, W)."""
+        return x + self.body(x)
+
+
+class Encoder(nn.Module):
+    """Downsamples by ``2 ** num_down`` with strided 4x4 convolutions, then applies residual blocks.
+
+    Args:
+        in_channels (int): Input channels.
+        hidden_channels (int): Output channels (the first of several strided convolutions uses half).
+        res_channels (int): Channels inside the residual blocks.
+        num_res_blocks (int): Number of residual blocks.
+        num_down (int): Number of stride-2 convolutions (1 or more).
+    """
+
+    def __init__(self, in_channels, hidden_channels, res_channels, num_res_blocks, num_down):
+        super().__init__()
+        layers = []
+        channels = in_channels
+        for i in range(num_down):
+            out = hidden_channels if i == num_down - 1 and num_down > 1 else hidden_channels // 2
+            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
+            channels = out
+        layers.append(nn.Conv2d(channels, hidden_channels, 3, padding=1))
+        layers += [ResBlock(hidden_channels, res_channels) for _ in range(num_res_blocks)]
+        layers.append(nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        """(N, in_channels, H, W) -> (N, hidden_channels, H / 2**num_down, W / 2**num_down)."""
+        return self.body(x)
+
+
+class Decoder(nn.Module):
+    """Residual blocks, then upsampling by ``2 ** num_up`` with 4x4 transposed convolutions.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels (no activation on the output).
+        hidden_channels (int): Working channels (halved before the last transposed convolution when
+            ``num_up > 1``).
+        res_channels (int): Channels inside the residual blocks.
+        num_res_blocks (int): Number of residual blocks.
+        num_up (int): Number of stride-2 transposed convolutions (1 or more).
+    """
+
+    def __init__(self, in_channels, out_channels, hidden_channels, res_channels, num_res_blocks, num_up):
+        super().__init__()
+        layers = [nn.Conv2d(in_channels, hidden_channels, 3, padding=1)]
+        layers += [ResBlock(hidden_channels, res_channels) for _ in range(num_res_blocks)]
+        layers.append(nn.ReLU(inplace=True))
+        channels = hidden_channels
+        for i in range(num_up):
+            last = i == num_up - 1
+            out = out_channels if last else hidden_channels // 2
+            layers.append(nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1))
+            if not last:
+                layers.append(nn.ReLU(inplace=True))
+            channels = out
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        """(N, in_channels, h, w) -> (N, out_channels, h * 2**num_up, w * 2**num_up)."""
+        return self.body(x)
+
+
+class VQAutoencoderBase(nn.Module):
+    """Common interface of the VQ models: training ``forward`` and padded, EMA-free ``reconstruct``.
+
+    Subclasses set ``stride`` and implement ``_run(x, update) -> (recon, commit)`` on inputs in [0, 1] whose
+    size is a multiple of ``stride``.
+    """
+
+    family = 'vq'
+    stride = 1
+
+    def _run(self, x, update):
+        raise NotImplementedError
+
+    def _check_size(self, x):
+        h, w = x.shape[-2:]
+        if h % self.stride or w % self.stride:
+            raise ValueError(f'{type(self).__name__}: height and width must be multiples of {self.stride}, '
+                             f'got {h}x{w}; use reconstruct() for other sizes')
+
+    def forward(self, x, generator=None):
+        """Training pass; updates the codebooks when the module is in training mode.
+
+        Args:
+            x (Tensor): (N, 3, H, W) RGB in [0, 1], H and W multiples of ``stride``.
+            generator (torch.Generator | None): Unused (the model is deterministic); accepted for the
+                interface shared with the stochastic model families.
+
+        Returns:
+            dict: ``'recon'`` (N, 3, H, W) in [0, 1]; ``'commit'`` () float32 commitment loss (unweighted).
+        """
+        self._check_size(x)
+        recon, commit = self._run(x, update=self.training)
+        return {'recon': recon, 'commit': commit}
+
+    @torch.no_grad()
+    def reconstruct(self, x, generator=None):
+        """Encodes, quantises and decodes an image of any size; never updates the codebooks.
+
+        Args:
+            x (Tensor): (N, 3, H, W) RGB in [0, 1], any H and W.
+            generator (torch.Generator | None): Unused (the model is deterministic); accepted for the
+                interface shared with the stochastic model families.
+
+        Returns:
+            Tensor: (N, 3, H, W) reconstruction clamped to [0, 1].
+        """
+        padded, size = pad_to_multiple(x, self.stride)
+        recon, _ = self._run(padded, update=False)
+        return crop_to(recon, size).clamp(0, 1)
