@@ -46,3 +46,23 @@ def run_py():
         return proc
 
     return run
+
+
+TINY_VQVAE2 = {'type': 'VQVAE2', 'hidden_channels': 16, 'res_channels': 8, 'num_res_blocks': 1, 'num_embeddings': 32,
+               'embedding_dim': 8}
+
+
+@pytest.fixture(scope='session')
+def tiny_recon(tmp_path_factory):
+    """A self-describing checkpoint of an (untrained) tiny VQ-VAE-2, as ReconstructionModel writes them."""
+    import torch
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    import undersr.archs  # noqa: F401
+    from undersr.checkpoint import save_reconstruction
+    torch.manual_seed(0)
+    opt = dict(TINY_VQVAE2)
+    net = ARCH_REGISTRY.get(opt.pop('type'))(**opt)
+    path = tmp_path_factory.mktemp('recon') / 'net_g_ep1.pth'
+    save_reconstruction(str(path), net, TINY_VQVAE2, epoch=1, iteration=10)
+    return path

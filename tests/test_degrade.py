@@ -1,0 +1,60 @@
+"""Degrader: the one implementation of HR → bicubic → undertrained reconstruction."""
+import numpy as np
+import pytest
+import torch
+from basicsr.utils.matlab_functions import imresize
+
+from undersr.degrade import Degrader
+from undersr.sample_data import load
+
+
+def hr_batch(n=3, size=64):
+    crops = [load(name)[:size, :size] for name in ('astronaut', 'coffee', 'chelsea', 'rocket')[:n]]
+    return torch.stack([torch.from_numpy(c).permute(2, 0, 1).float() / 255 for c in crops])
+
+
+def test_clean_lr_is_matlab_bicubic_and_shapes(tiny_recon):
+    hr = hr_batch()
+    out = Degrader([str(tiny_recon)], scale=4)(hr, seeds=[1, 2, 3])
+    assert out['lq'].shape == out['lq_clean'].shape == (3, 3, 16, 16)
+    reference = imresize(hr[0].permute(1, 2, 0).numpy(), 1 / 4)
+    diff = np.abs(out['lq_clean'][0].permute(1, 2, 0).numpy() - reference.clip(0, 1)).max()
+    assert diff <= 1 / 255
+
+
+def test_same_seed_same_output_and_samples_are_independent_of_the_batch(tiny_recon):
+    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[1, 3], scale=4)
+    hr = hr_batch()
+    first = degrader(hr, seeds=[7, 8, 9])
+    again = degrader(hr, seeds=[7, 8, 9])
+    assert torch.equal(first['lq'], again['lq']) and torch.equal(first['source'], again['source'])
+    alone = degrader(hr[1:2], seeds=[8])
+    torch.testing.assert_close(alone['lq'][0], first['lq'][1], atol=1e-5, rtol=0)
+    assert alone['source'][0] == first['source'][1]
+
+
+def test_source_choice_follows_weights(tiny_recon):
+    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[3, 1], scale=4)
+    fraction = (degrader.choose(range(2000)) == 0).float().mean().item()
+    assert abs(fraction - 0.75) < 0.04
+
+
+def test_lab_stats_keeps_raw_output_apart(tiny_recon):
+    out = Degrader([str(tiny_recon)], scale=4, color_correct='lab-stats')(hr_batch(1), seeds=[0])
+    assert not torch.equal(out['lq'], out['lq_raw'])
+
+
+def test_bad_checkpoints_are_named(tmp_path, tiny_recon):
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        Degrader([str(tmp_path / 'missing.pth')])
+    sr = tmp_path / 'edsr.pth'
+    torch.save({'params': {'w': torch.zeros(1)}}, sr)
+    with pytest.raises(ValueError, match='edsr.pth is not a reconstruction checkpoint'):
+        Degrader([str(sr)])
+    with pytest.raises(ValueError, match='weight per checkpoint'):
+        Degrader([str(tiny_recon)], weights=[1, 2])
+
+
+def test_scale_must_divide(tiny_recon):
+    with pytest.raises(ValueError, match='divisible'):
+        Degrader([str(tiny_recon)], scale=4)(torch.rand(1, 3, 30, 32), seeds=[0])
