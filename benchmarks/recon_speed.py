@@ -12,10 +12,10 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import undersr.archs  # noqa: E402,F401
+
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
 from common import default_device, machine_info, seconds_per_call  # noqa: E402
-
-import undersr.archs  # noqa: E402,F401
 
 MODELS = ['VQVAE2', 'VQVAE', 'VanillaVAE', 'MAE', 'DDIM']
 TINY = {'VQVAE2': dict(hidden_channels=16, res_channels=8, num_res_blocks=1, num_embeddings=32, embedding_dim=8),

@@ -3,10 +3,10 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 import undersr  # noqa: F401  (the torchvision shim must precede BasicSR)
 from undersr.sample_data import write_paired_folder
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,11 +55,11 @@ TINY_VQVAE2 = {'type': 'VQVAE2', 'hidden_channels': 16, 'res_channels': 8, 'num_
 @pytest.fixture(scope='session')
 def tiny_recon(tmp_path_factory):
     """A self-describing checkpoint of an (untrained) tiny VQ-VAE-2, as ReconstructionModel writes them."""
-    import torch
-    from basicsr.utils.registry import ARCH_REGISTRY
-
     import undersr.archs  # noqa: F401
     from undersr.checkpoint import save_reconstruction
+
+    import torch
+    from basicsr.utils.registry import ARCH_REGISTRY
     torch.manual_seed(0)
     opt = dict(TINY_VQVAE2)
     net = ARCH_REGISTRY.get(opt.pop('type'))(**opt)

@@ -3,14 +3,14 @@ import subprocess
 import sys
 import warnings
 
-import pytest
-import torch
-from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
-
 import undersr.archs  # noqa: F401
 import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 from undersr import basicsr_fixes
+
+import pytest
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
 
 def test_shim_is_installed_before_basicsr_and_stays_light():

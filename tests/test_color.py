@@ -1,12 +1,12 @@
 """undersr.color: Lab conversions against scikit-image, the lab-stats colour correction and CIEDE2000 ΔE (§4.3)."""
 import warnings
 
+from undersr.color import delta_e, lab_to_rgb, match_lab_stats, rgb_to_lab
+
 import numpy as np
 import pytest
 import torch
 from skimage import color, data
-
-from undersr.color import delta_e, lab_to_rgb, match_lab_stats, rgb_to_lab
 
 PRIMARIES = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]])
 

@@ -1,11 +1,11 @@
 """Degrader: the one implementation of HR → bicubic → undertrained reconstruction."""
+from undersr.degrade import Degrader
+from undersr.sample_data import load
+
 import numpy as np
 import pytest
 import torch
 from basicsr.utils.matlab_functions import imresize
-
-from undersr.degrade import Degrader
-from undersr.sample_data import load
 
 
 def hr_batch(n=3, size=64):

@@ -1,14 +1,14 @@
 """CPU tests of the VAE, MAE and DDIM reconstruction networks (tiny configurations)."""
-import pytest
-import torch
-import torch.nn.functional as F
-from basicsr.utils.registry import ARCH_REGISTRY
-
 import undersr.archs  # noqa: F401  (fills ARCH_REGISTRY)
 from undersr.archs.arch_util import crop_to, pad_to_multiple
 from undersr.archs.ddim_arch import DDIM
 from undersr.archs.mae_arch import MAE
 from undersr.archs.vanilla_vae_arch import VanillaVAE
+
+import pytest
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import ARCH_REGISTRY
 
 TINY = {
     'VanillaVAE': dict(hidden_channels=8, latent_channels=4, num_downsamples=2),

@@ -1,11 +1,11 @@
 """HAT through ARCH_REGISTRY, and loading official checkpoints in every layout through BasicSR."""
+import undersr.archs  # noqa: F401
+from undersr.checkpoint import load_weights
+
 import pytest
 import torch
 from basicsr.archs import build_network
 from basicsr.models.base_model import BaseModel
-
-import undersr.archs  # noqa: F401
-from undersr.checkpoint import load_weights
 
 TINY_HAT = dict(type='HAT', in_chans=3, img_size=16, window_size=4, compress_ratio=2, squeeze_factor=4,
                 conv_scale=0.01, overlap_ratio=0.5, img_range=1., depths=[1, 1], embed_dim=16, num_heads=[2, 2],

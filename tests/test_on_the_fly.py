@@ -2,13 +2,13 @@
 import os
 import shutil
 
+import undersr.data  # noqa: F401
+import undersr.models  # noqa: F401
+
 import torch
 import yaml
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.models import build_model
-
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
 
 TINY_HAT = {'embed_dim': 16, 'depths': [1], 'num_heads': [2], 'window_size': 4, 'squeeze_factor': 4,
             'img_size': 16}

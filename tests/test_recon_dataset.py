@@ -2,14 +2,14 @@
 import logging
 import os
 
+import undersr.data  # noqa: F401
+from undersr.image_io import BadImageError
+
 import cv2
 import numpy as np
 import pytest
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-
-import undersr.data  # noqa: F401
-from undersr.image_io import BadImageError
 
 
 def dataset(root, **opt):
@@ -37,7 +37,8 @@ def test_folder_tree_crops_and_ranges(nested):
 
 def test_lmdb_gives_the_same_images(tmp_path, sample_pairs):
     names = sorted(os.listdir(sample_pairs / 'gt'))
-    make_lmdb_from_imgs(str(sample_pairs / 'gt'), str(tmp_path / 'gt.lmdb'), names, [n[:-4] for n in names])
+    make_lmdb_from_imgs(str(sample_pairs / 'gt'), str(tmp_path / 'gt.lmdb'), names, [n[:-4] for n in names],
+                        map_size=1 << 24)
     folder = dataset(sample_pairs / 'gt', phase='val')
     lmdb = dataset(tmp_path / 'gt.lmdb', phase='val', io_backend={'type': 'lmdb'})
     assert len(folder) == len(lmdb) == 3

@@ -2,11 +2,11 @@
 import os
 import shutil
 
-import pytest
-import torch
-
 from undersr.checkpoint import load_reconstruction
 from undersr.sample_data import load
+
+import pytest
+import torch
 
 FAMILIES = ['VQVAE2', 'VQVAE', 'VanillaVAE', 'MAE', 'DDIM']
 BATCH_1 = 'datasets:train:batch_size_per_gpu=1'  # 3 fixture images -> 3 iterations per epoch

@@ -2,13 +2,13 @@
 import os
 import re
 
+from undersr.resize import _weight_matrix, bicubic_downsample, imresize
+
 import numpy as np
 import pytest
 import torch
 from basicsr.utils.matlab_functions import imresize as numpy_imresize  # conftest imports undersr (shim) first
 from skimage import data
-
-from undersr.resize import _weight_matrix, bicubic_downsample, imresize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,12 +1,12 @@
 """Tests of the VQ-VAE / VQ-VAE-2 networks and their EMA quantiser (CPU, tiny configurations)."""
-import pytest
-import torch
-import torch.nn.functional as F
-
 import undersr.archs  # noqa: F401  (fills ARCH_REGISTRY; must precede any basicsr import)
 from undersr.archs.quantize import EMAQuantizer
 from undersr.archs.vqvae2_arch import VQVAE2
 from undersr.archs.vqvae_arch import VQVAE
+
+import pytest
+import torch
+import torch.nn.functional as F
 
 TINY = dict(hidden_channels=16, res_channels=8, num_res_blocks=1, num_embeddings=32, embedding_dim=8)
 MODELS = [VQVAE, VQVAE2]

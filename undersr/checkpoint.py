@@ -158,9 +158,9 @@ def load_reconstruction(path, device='cpu'):
         FileNotFoundError: no such file.
         ValueError: the file is not a reconstruction checkpoint (e.g. an SR network or a training state).
     """
-    from basicsr.utils.registry import ARCH_REGISTRY
-
     import undersr.archs  # noqa: F401  (registers the architectures)
+
+    from basicsr.utils.registry import ARCH_REGISTRY
 
     checkpoint = read_checkpoint(path)
     network_opt = checkpoint.get('network_g') if isinstance(checkpoint, dict) else None

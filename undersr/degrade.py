@@ -7,11 +7,11 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-import torch
-
 from undersr.checkpoint import load_reconstruction
 from undersr.color import match_lab_stats
 from undersr.resize import bicubic_downsample
+
+import torch
 
 COLOR_CORRECTIONS = ('none', 'lab-stats')
 

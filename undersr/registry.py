@@ -2,9 +2,9 @@
 import importlib
 from os import path as osp
 
-from basicsr.utils import scandir
-
 from undersr import basicsr_fixes
+
+from basicsr.utils import scandir
 
 
 def register_package(package_name, init_file, suffix):

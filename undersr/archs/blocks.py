@@ -4,10 +4,10 @@ The encoder and decoder follow the VQ-VAE-2 reference design (Razavi et al. 2019
 strided 4x4 convolutions down, a 3x3 convolution, ReLU residual blocks (3x3 then 1x1), and 4x4 transposed
 convolutions back up.
 """
+from undersr.archs.arch_util import crop_to, pad_to_multiple
+
 import torch
 from torch import nn
-
-from undersr.archs.arch_util import crop_to, pad_to_multiple
 
 
 class ResBlock(nn.Module):

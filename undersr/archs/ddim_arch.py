@@ -5,12 +5,12 @@ Training uses the DDPM noise-prediction objective (Ho et al. 2020). Reconstructi
 deterministic DDIM steps and samples it back (Song et al. 2021, eta = 0); an undertrained noise predictor makes the
 round trip imperfect, which gives the degraded LR.
 """
+from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randint, randn, timestep_embedding
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
-
-from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randint, randn, timestep_embedding
 
 
 class _ResBlock(nn.Module):

@@ -3,12 +3,12 @@
 One of the reconstruction networks of the undersr paper (§3.2). Trained only briefly, its reconstruction of a
 bicubic-downsampled LR image is used as the degraded LR.
 """
+from undersr.archs.arch_util import crop_to, pad_to_multiple, rand, sincos_pos_embed_2d
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
-
-from undersr.archs.arch_util import crop_to, pad_to_multiple, rand, sincos_pos_embed_2d
 
 
 class _Block(nn.Module):

@@ -3,11 +3,11 @@
 undersr paper §3.2: the network is trained on 64x64 images for only a few epochs; applied to a bicubic-downsampled
 LR image, its imperfect (blurry) reconstruction serves as the realistically degraded LR.
 """
+from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randn
+
 import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
-
-from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randn
 
 
 class _ResBlock(nn.Module):

@@ -4,12 +4,12 @@ The undersr paper (arXiv 2503.02767, §3.2) degrades HR images by reconstructing
 VQ-VAE-2; the checkpoint after 8 epochs gave the best degradations. With the defaults this model has about
 1.4 M parameters, like the paper's reference model.
 """
+from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
+from undersr.archs.quantize import EMAQuantizer
+
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
-
-from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
-from undersr.archs.quantize import EMAQuantizer
 
 
 @ARCH_REGISTRY.register()

@@ -3,12 +3,12 @@
 A single latent level at 1/4 resolution. The VQ-VAE-2 in :mod:`undersr.archs.vqvae2_arch` is the variant the
 undersr paper (arXiv 2503.02767, §3.2) found best; this one-level model is kept for comparison.
 """
+from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
+from undersr.archs.quantize import EMAQuantizer
+
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
-
-from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
-from undersr.archs.quantize import EMAQuantizer
 
 
 @ARCH_REGISTRY.register()

@@ -2,10 +2,10 @@
 import os
 from os import path as osp
 
+from undersr.image_io import IMAGE_EXTENSIONS, BadImageError
+
 from basicsr.data.data_util import paths_from_lmdb
 from basicsr.utils import FileClient
-
-from undersr.image_io import IMAGE_EXTENSIONS, BadImageError
 
 
 def is_lmdb(root):

@@ -3,14 +3,14 @@ import logging
 import random
 import warnings
 
+from undersr.data.image_source import ImageSource
+from undersr.image_io import BadImageError, decode_image
+
 import cv2
 import torch.utils.data as data
 from basicsr.data.transforms import augment
 from basicsr.utils import img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
-
-from undersr.data.image_source import ImageSource
-from undersr.image_io import BadImageError, decode_image
 
 logger = logging.getLogger('basicsr')
 

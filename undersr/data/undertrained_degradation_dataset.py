@@ -1,11 +1,11 @@
 """On-the-fly undertrained degradation inside DataLoader workers (CPU): fresh degraded LR every epoch."""
 import random
 
-import torch
-from basicsr.utils.registry import DATASET_REGISTRY
-
 from undersr.data.recon_image_dataset import ReconImageDataset
 from undersr.degrade import Degrader
+
+import torch
+from basicsr.utils.registry import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()

@@ -2,6 +2,9 @@
 from collections import OrderedDict
 from os import path as osp
 
+from undersr.checkpoint import save_reconstruction
+from undersr.visualize import image_grid, save_image
+
 import torch
 from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
@@ -10,9 +13,6 @@ from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn import functional as F
-
-from undersr.checkpoint import save_reconstruction
-from undersr.visualize import image_grid, save_image
 
 
 @MODEL_REGISTRY.register()

@@ -2,13 +2,13 @@
 import random
 from os import path as osp
 
+from undersr.degrade import Degrader
+from undersr.visualize import image_grid, save_image
+
 import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
-
-from undersr.degrade import Degrader
-from undersr.visualize import image_grid, save_image
 
 
 @MODEL_REGISTRY.register()
