@@ -18,6 +18,7 @@ import sys
 # name -> (module with a main(argv) function, one-line description)
 SUBCOMMANDS = {
     'generate': ('undersr.generate', 'make (HR, degraded LR) training pairs offline with undertrained networks'),
+    'demo': ('undersr.demo', "the paper's experiment in miniature on scikit-image photos (the main job)"),
     'analyze': ('undersr.analysis.cli_analyze', 'colour shift and degradation diversity of datasets (paper 4.3)'),
     'train-degradation-classifier': ('undersr.analysis.cli_classifier', 'train the corruption-type classifier'),
     'compare': ('undersr.analysis.compare', 'tabulate test results of several models against a baseline'),
