@@ -7,8 +7,13 @@ import undersr  # noqa: F401  (the torchvision shim must precede BasicSR)
 from undersr.sample_data import write_paired_folder
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The tests use tiny tensors, which gain nothing from intra-op threads; on a busy 2-core machine OpenMP's spinning
+# made them up to ~100x slower. Subprocesses get OMP_NUM_THREADS=1 from `run_py`.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')

@@ -20,16 +20,6 @@ CLASSES = {'VanillaVAE': VanillaVAE, 'MAE': MAE, 'DDIM': DDIM}
 FAMILIES = {'VanillaVAE': 'vae', 'MAE': 'mae', 'DDIM': 'ddim'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    # Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's waiting made these tests
-    # ~100x slower; restore the setting afterwards for the other test modules.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(name, seed=0, **overrides):
     torch.manual_seed(seed)
     return CLASSES[name](**{**TINY[name], **overrides})

@@ -13,15 +13,6 @@ MODELS = [VQVAE, VQVAE2]
 EMA_BUFFERS = ('codebook', 'cluster_size', 'embed_sum', 'initialized')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Intra-op threads only slow these tiny tensors down on a loaded 2-core machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def make(cls, seed=0, **kwargs):
     torch.manual_seed(seed)
     return cls(**{**TINY, **kwargs})
