@@ -63,7 +63,6 @@ def tiny_recon(tmp_path_factory):
     import undersr.archs  # noqa: F401
     from undersr.checkpoint import save_reconstruction
 
-    import torch
     from basicsr.utils.registry import ARCH_REGISTRY
     torch.manual_seed(0)
     opt = dict(TINY_VQVAE2)
