@@ -1,59 +1,17 @@
-"""On-the-fly undertrained degradation on the training device, batched, in ``feed_data``."""
-import random
-from os import path as osp
+"""On-the-fly undertrained degradation on the training device, batched, in ``feed_data``: ``SRModel`` flavour."""
+from undersr.models.undertrained_mixin import UndertrainedMixin
 
-from undersr.degrade import Degrader
-from undersr.visualize import image_grid, save_image
-
-import torch
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 
 @MODEL_REGISTRY.register()
-class UndertrainedSRModel(SRModel):
-    """BasicSR's ``SRModel`` that makes its training ``lq`` from ``gt`` with undertrained reconstruction networks.
+class UndertrainedSRModel(UndertrainedMixin, SRModel):
+    """BasicSR's ``SRModel`` (pixel losses) that makes its training ``lq`` from ``gt`` with undertrained networks.
 
-    The training dataset only needs to give HR crops (``gt``), e.g. ``ReconImageDataset``. Unlike Real-ESRGAN,
-    whose model applies one degradation to the whole batch, every sample draws its own source (paper §4.3:
-    diverse degradations help). Validation uses the dataset's own ``lq``.
-
-    Options (besides SRModel's)::
-
-        degradation:             # arguments of undersr.degrade.Degrader
-          recon: [experiments/train_VQVAE2_tinyimagenet/models/net_g_ep8.pth]
-          weights: ~             # probabilities of the sources, default uniform
-          color_correct: none    # or lab-stats
-        save_lq_every: 1000      # optional: write visualization/train_lq/<iter>.png (gt | bicubic | degraded)
+    The training dataset only needs to give HR crops (``gt``), e.g. ``ReconImageDataset``; each sample of a batch
+    draws its own degradation source, and validation uses the dataset's own ``lq``. The ``degradation`` and
+    ``save_lq_every`` options and the behaviour are documented in
+    :class:`undersr.models.undertrained_mixin.UndertrainedMixin`, shared with ``UndertrainedESRGANModel`` and
+    ``UndertrainedSwinIRModel``.
     """
-
-    def __init__(self, opt):
-        super().__init__(opt)
-        self.degrade_on_feed = self.is_train
-        if self.is_train:
-            self.degrader = Degrader(**opt['degradation'], scale=opt['scale'], device=self.device)
-        self.save_lq_every = opt.get('save_lq_every')
-
-    @torch.no_grad()
-    def feed_data(self, data):
-        if not self.degrade_on_feed:
-            return super().feed_data(data)
-        self.gt = data['gt'].to(self.device)
-        # BasicSR seeds `random` per rank, so each process and each iteration draws different degradations.
-        out = self.degrader(self.gt, [random.getrandbits(63) for _ in range(self.gt.size(0))])
-        self.lq, self.lq_clean = out['lq'].contiguous(), out['lq_clean']
-
-    def optimize_parameters(self, current_iter):
-        super().optimize_parameters(current_iter)
-        if self.save_lq_every and current_iter % self.save_lq_every == 0 and self.opt['rank'] == 0:
-            rows = [[tensor2img(t[i]) for t in (self.gt, self.lq_clean, self.lq)] for i in range(min(8, len(self.gt)))]
-            save_image(osp.join(self.opt['path']['visualization'], 'train_lq', f'{current_iter}.png'),
-                       image_grid(rows, labels=['gt', 'bicubic', 'degraded']))
-
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        self.degrade_on_feed = False  # validation pairs come with their own lq
-        try:
-            super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
-        finally:
-            self.degrade_on_feed = self.is_train

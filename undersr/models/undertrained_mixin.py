@@ -1,0 +1,67 @@
+"""The on-the-fly undertrained degradation shared by the ``Undertrained*Model`` classes.
+
+This module has no ``_model.py`` suffix, so the registry scan of :mod:`undersr.models` does not import it for
+registration: it defines no model of its own, only :class:`UndertrainedMixin`, which the registered models put
+in front of a BasicSR model class.
+"""
+import random
+from os import path as osp
+
+from undersr.degrade import Degrader
+from undersr.visualize import image_grid, save_image
+
+import torch
+from basicsr.utils import tensor2img
+
+
+class UndertrainedMixin:
+    """Makes a BasicSR model's training ``lq`` from ``gt`` with undertrained reconstruction networks.
+
+    Use it as the first base, before the BasicSR model, e.g. ``class M(UndertrainedMixin, SRModel)``: every method
+    here extends the BasicSR one through ``super()``, so the model's losses, optimizers and test stay its own.
+
+    The training dataset only needs to give HR crops (``gt``), e.g. ``ReconImageDataset``. ``feed_data`` degrades
+    the batch on the training device. Unlike Real-ESRGAN, whose model applies one degradation to the whole batch,
+    every sample draws its own source (paper §4.3: diverse degradations help). Validation uses the dataset's own
+    ``lq``.
+
+    Options (besides the BasicSR model's)::
+
+        degradation:             # arguments of undersr.degrade.Degrader
+          recon: [experiments/train_VQVAE2_tinyimagenet/models/net_g_ep8.pth]
+          weights: ~             # probabilities of the sources, default uniform
+          color_correct: none    # or lab-stats
+        save_lq_every: 1000      # optional: write visualization/train_lq/<iter>.png (gt | bicubic | degraded)
+    """
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        self.degrade_on_feed = self.is_train
+        if self.is_train:
+            self.degrader = Degrader(**opt['degradation'], scale=opt['scale'], device=self.device)
+        self.save_lq_every = opt.get('save_lq_every')
+
+    @torch.no_grad()
+    def feed_data(self, data):
+        if not self.degrade_on_feed:
+            return super().feed_data(data)
+        self.gt = data['gt'].to(self.device)
+        # BasicSR seeds `random` per rank, so each process and each iteration draws different degradations.
+        out = self.degrader(self.gt, [random.getrandbits(63) for _ in range(self.gt.size(0))])
+        # The Degrader returns inference-mode tensors, which autograd refuses to save: a network whose first layer
+        # sees lq directly (RRDBNet's conv_first) could not backpropagate. A clone is an ordinary tensor.
+        self.lq, self.lq_clean = out['lq'].clone(memory_format=torch.contiguous_format), out['lq_clean']
+
+    def optimize_parameters(self, current_iter):
+        super().optimize_parameters(current_iter)
+        if self.save_lq_every and current_iter % self.save_lq_every == 0 and self.opt['rank'] == 0:
+            rows = [[tensor2img(t[i]) for t in (self.gt, self.lq_clean, self.lq)] for i in range(min(8, len(self.gt)))]
+            save_image(osp.join(self.opt['path']['visualization'], 'train_lq', f'{current_iter}.png'),
+                       image_grid(rows, labels=['gt', 'bicubic', 'degraded']))
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        self.degrade_on_feed = False  # validation pairs come with their own lq
+        try:
+            super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        finally:
+            self.degrade_on_feed = self.is_train
