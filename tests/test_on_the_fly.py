@@ -117,3 +117,26 @@ def test_hat_lmdb_option_fine_tunes_three_iterations(workdir, run_py, sample_pai
     proc = run_py(['train.py', '-opt', option], cwd=workdir)
     assert os.path.isfile(workdir / 'experiments' / 'finetune_HAT_SRx4_VQVAE2_ep8' / 'models' / 'net_g_3.pth')
     assert 'HAT_SRx4_ImageNet-pretrain.pth' in proc.stdout + proc.stderr  # the pretrained file was loaded
+
+
+def test_realesrgan_mixes_in_per_sample(tmp_path, sample_pairs, tiny_recon):
+    """realesrgan_prob: BasicSR's second-order pipeline as one more source, chosen per sample."""
+    import random
+
+    from test_basicsr_fixes import REALESRNET_DATA, realesrnet_opt
+    meta = tmp_path / 'meta_info.txt'
+    meta.write_text('astronaut.png\ncoffee.png\nchelsea.png\n')
+    dataset = build_dataset(dict(REALESRNET_DATA, dataroot_gt=str(sample_pairs / 'gt'), meta_info=str(meta)))
+    batch = torch.utils.data.default_collate([dataset[i % 3] for i in range(8)])
+    opt = dict(realesrnet_opt(tmp_path), model_type='UndertrainedSRModel', realesrgan_prob=0.5,
+               degradation={'recon': [str(tiny_recon)]})
+    opt['path']['visualization'] = str(tmp_path / 'vis')
+    model = build_model(opt)
+    random.seed(0)
+    model.feed_data(batch)
+    assert model.lq.shape == (8, 3, 16, 16) and model.gt.shape == (8, 3, 64, 64)
+    assert set(model.lq_source) == {'realesrgan', 'VQVAE2@ep1'}
+    ours = [i for i, s in enumerate(model.lq_source) if s != 'realesrgan']
+    torch.testing.assert_close(model.lq[ours], model.degrader(model.gt[ours], [0] * len(ours))['lq'],
+                               atol=1e-5, rtol=0)  # the deterministic VQ-VAE-2 ignores the seed
+    model.optimize_parameters(1)

@@ -11,7 +11,8 @@ from undersr.degrade import Degrader
 from undersr.visualize import image_grid, save_image
 
 import torch
-from basicsr.utils import tensor2img
+from basicsr.models.realesrnet_model import RealESRNetModel
+from basicsr.utils import DiffJPEG, USMSharp, tensor2img
 
 
 class UndertrainedMixin:
@@ -32,6 +33,13 @@ class UndertrainedMixin:
           weights: ~             # probabilities of the sources, default uniform
           color_correct: none    # or lab-stats
         save_lq_every: 1000      # optional: write visualization/train_lq/<iter>.png (gt | bicubic | degraded)
+        realesrgan_prob: 0.3     # optional, for ablations: per sample, use Real-ESRGAN's second-order degradation
+
+    With ``realesrgan_prob > 0`` the training dataset must be BasicSR's ``RealESRGANDataset`` (it provides the blur
+    kernels) and the options must carry Real-ESRGAN's degradation settings (``resize_prob``, ``noise_range``, ...,
+    ``gt_size``, ``gt_usm``), exactly as in its official option files. BasicSR's pipeline then degrades the batch,
+    and each sample keeps that result with probability ``realesrgan_prob`` instead of the undertrained one;
+    ``self.lq_source`` records which. Real-ESRGAN's training-pair pool is not used, so sources stay per sample.
     """
 
     def __init__(self, opt):
@@ -40,17 +48,37 @@ class UndertrainedMixin:
         if self.is_train:
             self.degrader = Degrader(**opt['degradation'], scale=opt['scale'], device=self.device)
         self.save_lq_every = opt.get('save_lq_every')
+        self.realesrgan_prob = float(opt.get('realesrgan_prob') or 0)
+        if self.is_train and self.realesrgan_prob:
+            self.jpeger = DiffJPEG(differentiable=False).to(self.device)  # what RealESRNetModel.feed_data uses
+            self.usm_sharpener = USMSharp().to(self.device)
 
     @torch.no_grad()
     def feed_data(self, data):
         if not self.degrade_on_feed:
             return super().feed_data(data)
-        self.gt = data['gt'].to(self.device)
+        use_realesrgan = None
+        if self.realesrgan_prob:
+            if 'kernel1' not in data:
+                raise ValueError('realesrgan_prob needs the kernels of BasicSR\'s RealESRGANDataset in the batch')
+            RealESRNetModel.feed_data(self, data)  # BasicSR's own pipeline: crops self.gt, degrades into self.lq
+            use_realesrgan = torch.tensor([random.random() < self.realesrgan_prob for _ in range(len(self.gt))])
+            realesrgan_lq = self.lq
+        else:
+            self.gt = data['gt'].to(self.device)
         # BasicSR seeds `random` per rank, so each process and each iteration draws different degradations.
         out = self.degrader(self.gt, [random.getrandbits(63) for _ in range(self.gt.size(0))])
         # The Degrader returns inference-mode tensors, which autograd refuses to save: a network whose first layer
         # sees lq directly (RRDBNet's conv_first) could not backpropagate. A clone is an ordinary tensor.
         self.lq, self.lq_clean = out['lq'].clone(memory_format=torch.contiguous_format), out['lq_clean']
+        self.lq_source = [self.degrader.sources[i].name for i in out['source']]
+        if use_realesrgan is not None and use_realesrgan.any():
+            mask = use_realesrgan.to(self.device)
+            self.lq[mask] = realesrgan_lq[mask].to(self.lq.dtype)
+            self.lq_source = ['realesrgan' if r else s for r, s in zip(use_realesrgan.tolist(), self.lq_source)]
+
+    def _dequeue_and_enqueue(self):
+        """Real-ESRGAN's training-pair pool, called by its feed_data: off, to keep sources per sample."""
 
     def optimize_parameters(self, current_iter):
         super().optimize_parameters(current_iter)
