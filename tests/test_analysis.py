@@ -1,0 +1,207 @@
+"""Dataset-analysis tools: corruptions, classifier, ΔE / entropy (paper §4.3), `undersr analyze` and `compare`."""
+import json
+import math
+
+import undersr.archs  # noqa: F401  (registers the reconstruction networks for `undersr generate`)
+from undersr.analysis import cli_analyze, cli_classifier, compare
+from undersr.analysis.classifier import load_degradation_classifier, predict_proba, train_degradation_classifier
+from undersr.analysis.corruptions import CORRUPTIONS, corrupt
+from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, normalized_entropy
+from undersr.analysis.report import analyze
+from undersr.checkpoint import save_reconstruction
+from undersr.sample_data import load
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+from conftest import TINY_VQVAE2
+
+# ------------------------------------------------------------------------------------------- ΔE and entropy
+
+def _srgb_lightness(v):
+    """CIE L* of the neutral sRGB grey v in [0, 1], by hand (sRGB decoding, Y = linear value, L = 116 Y^(1/3) - 16)."""
+    linear = v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 116 * linear ** (1 / 3) - 16 if linear > 0.008856 else 903.3 * linear
+
+
+def test_delta_e_zero_for_identical_and_hand_value_for_grey_shift():
+    hr = load('astronaut')[:64, :64]
+    assert delta_e_to_bicubic(hr, bicubic_lr(hr, 4), 4) == pytest.approx(0, abs=1e-9)
+
+    # Two flat neutral greys differ only in lightness (a* = b* = 0), where CIEDE2000 reduces to
+    # ΔE = |ΔL| / S_L with S_L = 1 + 0.015 (L̄ - 50)² / sqrt(20 + (L̄ - 50)²).
+    g1, g2 = 100, 140
+    hr = np.full((32, 32, 3), g1, np.uint8)  # its bicubic LR is the same flat grey
+    lq = np.full((8, 8, 3), g2, np.uint8)
+    l1, l2 = _srgb_lightness(g1 / 255), _srgb_lightness(g2 / 255)
+    mean = (l1 + l2) / 2
+    s_l = 1 + 0.015 * (mean - 50) ** 2 / math.sqrt(20 + (mean - 50) ** 2)
+    assert delta_e_to_bicubic(hr, lq, 4) == pytest.approx(abs(l2 - l1) / s_l, rel=1e-3)
+
+
+def test_entropy_uniform_and_single_class():
+    uniform = np.full((30, 15), 1 / 15)
+    uniform_votes = np.eye(15)[np.arange(30) % 15]  # every class predicted equally often
+    assert entropy(uniform_votes) == pytest.approx(math.log(15))
+    assert normalized_entropy(uniform_votes) == pytest.approx(1.0)
+    assert entropy(np.ones(15)) == pytest.approx(math.log(15))  # a flat histogram
+    assert entropy(uniform.mean(axis=0)) == pytest.approx(math.log(15))  # a flat probability vector
+    one_class = np.zeros((10, 15))
+    one_class[:, 3] = 1
+    assert entropy(one_class) == 0.0 and normalized_entropy(one_class) == 0.0
+    assert class_histogram(one_class).tolist() == [0, 0, 0, 10] + [0] * 11
+    assert math.isnan(entropy(np.zeros(15)))
+
+
+# ------------------------------------------------------------------------------------------------ corruptions
+
+def test_corruptions_change_image_keep_format_and_grow_with_severity():
+    images = [load('astronaut')[120:184, 180:244], load('coffee')[100:164, 250:314]]
+    assert len(CORRUPTIONS) == 15
+    for name in CORRUPTIONS:
+        change = {}
+        for severity in (1, 5):
+            diffs = []
+            for i, image in enumerate(images):
+                for seed in range(2):
+                    out = corrupt(image, name, severity, rng=seed)
+                    assert out.shape == image.shape and out.dtype == np.uint8, name
+                    diffs.append(np.abs(out.astype(float) - image).mean())
+            change[severity] = np.mean(diffs)
+        assert change[1] > 0.5, f'{name} barely changes the image ({change[1]:.3f})'
+        assert change[5] > change[1], f'{name}: severity 5 changes less than 1 ({change})'
+    flt = corrupt(images[0].astype(np.float32) / 255, 'fog', 3, rng=0)
+    assert flt.dtype == np.float32 and 0 <= flt.min() and flt.max() <= 1
+    with pytest.raises(ValueError):
+        corrupt(images[0], 'rain', 1)
+    with pytest.raises(ValueError):
+        corrupt(images[0], 'fog', 6)
+
+
+# ------------------------------------------------------------------------------------------------ classifier
+
+@pytest.fixture(scope='module')
+def classifier(tmp_path_factory):
+    path = tmp_path_factory.mktemp('clf') / 'classifier.pth'
+    images = [load(n) for n in ('astronaut', 'coffee', 'chelsea', 'rocket')]
+    result = train_degradation_classifier(images, str(path), steps=150, patch=32, device='cpu', seed=0,
+                                          batch_size=32, train_per_class=24, holdout_per_class=8, width=16, lr=3e-3,
+                                          progress=False)
+    return path, result
+
+
+def test_classifier_beats_chance_on_held_out_regions(classifier):
+    path, result = classifier
+    assert result['holdout_samples'] == 15 * 8 and result['train_samples'] == 15 * 24
+    assert result['accuracy'] > 1.5 / 15, result  # chance is 1/15
+    model = load_degradation_classifier(str(path))
+    assert model.classes == list(CORRUPTIONS) and model.patch == 32
+    assert model.meta['accuracy'] == pytest.approx(result['accuracy'])
+    probs = predict_proba(model, [load('coffee')[:50, :70], np.zeros((20, 20, 3), np.uint8)])
+    assert probs.shape == (2, 15) and np.allclose(probs.sum(axis=1), 1)
+
+
+# ------------------------------------------------------------------------------------------------- analyze
+
+def _recon_checkpoint(path, epoch):
+    torch.manual_seed(epoch)
+    opt = dict(TINY_VQVAE2)
+    net = ARCH_REGISTRY.get(opt.pop('type'))(**opt)
+    save_reconstruction(str(path), net, TINY_VQVAE2, epoch=epoch, iteration=10 * epoch)
+    return str(path)
+
+
+def test_analyze_generated_folder_and_lmdb(tmp_path, sample_pairs, classifier, capsys):
+    from undersr.generate import main as generate
+
+    recon = [_recon_checkpoint(tmp_path / f'net_g_ep{e}.pth', e) for e in (1, 2)]
+    for fmt in ('folder', 'lmdb'):
+        generate(['--hr', str(sample_pairs / 'gt'), '--recon', *recon, '--out', str(tmp_path / f'gen_{fmt}'),
+                  '--format', fmt, '--workers', '0', '--device', 'cpu', '--crop', '32', '--crops-per-image', '2'])
+    out, sample = tmp_path / 'report', sample_pairs.name
+    analyze([str(tmp_path / 'gen_folder'), str(tmp_path / 'gen_lmdb'), str(sample_pairs)], str(out),
+            classifier=str(classifier[0]), max_images=5, progress=False)
+
+    for name in ('delta_e_hist.png', 'delta_e_vs_epoch.png', 'entropy_vs_epoch.png', 'grid_gen_folder.png',
+                 'grid_gen_lmdb.png', f'grid_{sample}.png'):
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.ndim == 3 and image.shape[0] > 50, name
+    data = json.loads((out / 'analysis.json').read_text())
+    assert {'classifier', 'notes', 'by_source', 'datasets', 'files', 'classes'} <= set(data)
+    assert set(data['datasets']) == {'gen_folder', 'gen_lmdb', sample}
+    gen = data['datasets']['gen_folder']
+    assert gen['kind'] == 'generated' and gen['scale'] == 4 and gen['num_analyzed'] == 5
+    assert set(gen['groups']) <= {'VQVAE2@ep1', 'VQVAE2@ep2'}
+    for group in gen['groups'].values():
+        assert {'n', 'delta_e', 'entropy', 'normalized_entropy', 'class_counts'} <= set(group)
+        assert group['delta_e']['mean'] > 0
+    assert {s['key'] for s in gen['samples']} == {s['key'] for s in data['datasets']['gen_lmdb']['samples']}
+    assert data['by_source']['VQVAE2@ep1']['epoch'] == 1 and data['by_source']['VQVAE2@ep1']['type'] == 'VQVAE2'
+    assert data['datasets'][sample]['kind'] == 'paired'
+    assert data['datasets'][sample]['overall']['delta_e']['mean'] < 1  # bicubic LR vs its own bicubic LR
+    md = (out / 'analysis.md').read_text()
+    assert '| VQVAE2@ep1 | VQVAE2 | 1 |' in md and 'grid_gen_lmdb.png' in md
+
+    # The command, without a classifier: ΔE only, with the notice.
+    out2 = tmp_path / 'report2'
+    cli_analyze.main([str(tmp_path / 'gen_folder'), '--out', str(out2)])
+    printed = capsys.readouterr()
+    assert 'entropy skipped' in printed.err and 'VQVAE2@ep1:' in printed.out
+    notes = json.loads((out2 / 'analysis.json').read_text())['notes']
+    assert any('entropy skipped' in n for n in notes)
+    assert not (out2 / 'entropy_vs_epoch.png').exists() and 'entropy skipped' in (out2 / 'analysis.md').read_text()
+
+
+def test_train_classifier_command(tmp_path, sample_pairs, capsys):
+    ckpt = tmp_path / 'c.pth'
+    cli_classifier.main(['--images', str(sample_pairs / 'gt'), '--out', str(ckpt), '--steps', '3', '--patch', '16',
+                         '--train-per-class', '2', '--holdout-per-class', '1', '--width', '4', '--device', 'cpu'])
+    assert 'held-out accuracy' in capsys.readouterr().out
+    assert load_degradation_classifier(str(ckpt)).meta['steps'] == 3
+
+
+# ------------------------------------------------------------------------------------------------- compare
+
+def _fake_result(root, name, datasets):
+    folder = root / name
+    folder.mkdir(parents=True)
+    lines = ['2025-01-01 10:00:00,000 INFO: \n  name: ' + name + '\n  val:[\n    metrics:[\n      psnr:[\n']
+    for ds, metrics in datasets.items():
+        lines.append(f'2025-01-01 10:00:01,000 INFO: Testing {ds}...\n')
+        lines.append(f'2025-01-01 10:00:02,000 INFO: Validation {ds}\n')
+        lines += [f'\t # {m}: {v:.4f}\tBest: {v:.4f} @ {name} iter\n' for m, v in metrics.items()]
+        lines.append('\n')
+    (folder / f'test_{name}_20250101_100000.log').write_text(''.join(lines))
+    return str(folder)
+
+
+def test_compare_ranks_better_model_first_and_shows_baseline_difference(tmp_path, capsys):
+    base = _fake_result(tmp_path, 'official', {'RealSR_Canon': {'psnr': 26.0, 'ssim': 0.78, 'lpips': 0.30,
+                                                                'niqe': 6.5}})
+    good = _fake_result(tmp_path, 'finetuned', {'RealSR_Canon': {'psnr': 27.25, 'ssim': 0.80, 'lpips': 0.25,
+                                                                 'niqe': 7.0}})
+    assert compare.parse_test_log(compare.find_test_log(good)) == {
+        'RealSR_Canon': {'psnr': 27.25, 'ssim': 0.8, 'lpips': 0.25, 'niqe': 7.0}}
+    out = tmp_path / 'cmp'
+    compare.main([base, good, '--labels', 'w/o fine-tune', 'VQ-VAE-2 ep8', '--baseline', 'w/o fine-tune',
+                  '--out', str(out)])
+    md = (out / 'compare.md').read_text()
+    rows = [line for line in md.splitlines() if line.startswith('| ') and not line.startswith('| rank')]
+    assert rows[0].startswith('| 1 | VQ-VAE-2 ep8 |') and rows[1].startswith('| 2 | w/o fine-tune (baseline) |')
+    assert '**27.25** (+1.25)' in rows[0] and '**0.2500** (-0.0500)' in rows[0]
+    assert '7.000 (+0.500)' in rows[0] and '**6.500**' in rows[1]  # NIQE: lower is better
+    assert 'PSNR↑' in md and 'LPIPS↓' in md and 'NIQE↓' in md
+    csv_text = (out / 'compare.csv').read_text().splitlines()
+    assert csv_text[0].startswith('rank,model,baseline,PSNR↑,PSNR↑ diff')
+    assert csv_text[1].startswith('1,VQ-VAE-2 ep8,,27.25,1.25,') and csv_text[1].endswith('PSNR↑;SSIM↑;LPIPS↓')
+    assert 'PSNR' in capsys.readouterr().out
+
+    # Several test sets: one column per (set, metric); ranking by another metric.
+    two = compare.build_table([('a', {'X': {'psnr': 20.0}, 'Y': {'psnr': 30.0}}),
+                               ('b', {'X': {'psnr': 21.0}, 'Y': {'psnr': 29.0}})], sort_by='Y PSNR↑')
+    assert [c['title'] for c in two.columns] == ['X PSNR↑', 'Y PSNR↑'] and two.rows[0]['label'] == 'a'
+    with pytest.raises(SystemExit):
+        compare.main([base, '--baseline', 'nope', '--out', str(out)])
+
