@@ -20,7 +20,8 @@ Arguments:
     uniform); each sample draws its checkpoint from its own seed. ``--scale`` (4), ``--crop SIZE``,
     ``--crops-per-image N`` (1), ``--color-correct none|lab-stats``, ``--batch-size`` (8),
     ``--device auto|cpu|cuda``, ``--seed`` (0), ``--format lmdb|folder`` (lmdb), ``--workers`` (2 decode
-    workers), ``--delta-e-every K`` (10; 0 disables ΔE).
+    workers), ``--delta-e-every K`` (10; 0 disables ΔE), ``--amp none|auto|bf16|fp16`` (none: autocast of the
+    networks, see :class:`~undersr.degrade.Degrader`; it changes the outputs slightly, so it is recorded).
 
     ``--color-correct`` defaults to ``none`` because that is the paper's recipe: the degraded LR is the
     reconstruction as it comes out of the network. ``lab-stats`` is our addition: the paper (§4.3) finds that
@@ -99,7 +100,8 @@ Determinism, sharding and resumption:
     returns.
 
 Performance:
-    Decoding and cropping run in ``--workers`` DataLoader processes (one thread each) beside the network, and PNG
+    Decoding and cropping run in ``--workers`` threads beside the network (OpenCV releases the GIL; threads
+    avoid forking a process whose OpenMP pool can deadlock the child), and PNG
     encoding and writing in a few threads, so a chunk is written while the next is computed. On the CPU, unless
     ``OMP_NUM_THREADS`` is set, torch gets ``cores // processes - workers`` threads (at least 1): oversubscribed
     OpenMP threads can make convolutions many times slower. ΔE uses scikit-image on the CPU; raise
@@ -120,6 +122,7 @@ Test hook:
 import argparse
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -134,7 +137,7 @@ from dataclasses import dataclass
 from os import path as osp
 
 from undersr.degrade import COLOR_CORRECTIONS, Degrader, file_sha256
-from undersr.image_io import BadImageError, decode_image
+from undersr.image_io import BadImageError, decode_image_noted
 
 import cv2
 import numpy as np
@@ -188,9 +191,11 @@ def build_parser():
                         help='auto: CUDA when available (default)')
     parser.add_argument('--seed', type=int, default=0, help='seed of crops and sources (default: 0)')
     parser.add_argument('--format', choices=tuple(FINAL_OUTPUTS), default='lmdb', help='default: lmdb')
-    parser.add_argument('--workers', type=int, default=2, help='decode worker processes (default: 2; 0: inline)')
+    parser.add_argument('--workers', type=int, default=2, help='decode threads (default: 2; 0: inline)')
     parser.add_argument('--delta-e-every', type=int, default=10, metavar='K',
                         help='CIEDE2000 on every K-th sample (default: 10; 0 disables)')
+    parser.add_argument('--amp', choices=('none', 'auto', 'bf16', 'fp16'), default='none',
+                        help='autocast of the networks (default: none, float32; auto: bf16 on CUDA if supported)')
     return parser
 
 
@@ -296,12 +301,12 @@ def sample_seed(seed, source_key, crop_index):
     return derive_seed('sample', seed, source_key, crop_index)
 
 
-class ChunkReader(torch.utils.data.Dataset):
-    """Decodes and crops the HR images of one chunk per item (runs in the DataLoader workers).
+class ChunkReader:
+    """Decodes and crops the HR images of one chunk per item (runs in decode threads).
 
     Each item is a dict: ``chunk`` (its number), ``samples`` (dicts with the :class:`Slot`, ``crop_box``,
     ``seed`` and ``hr``, a (3, h, w) float32 RGB tensor in [0, 1]), ``skipped`` (``{file, reason}``) and
-    ``warnings`` (conversion messages of :func:`decode_image`, re-issued by the main process).
+    ``warnings`` (conversion messages of :func:`decode_image_noted`, issued by the main thread).
     """
 
     def __init__(self, source, chunks, slots, batch_size, crop, scale, seed):
@@ -316,15 +321,13 @@ class ChunkReader(torch.utils.data.Dataset):
         samples, skipped, notes, images = [], [], [], {}
         for slot in self.slots[chunk * self.batch_size:(chunk + 1) * self.batch_size]:
             if slot.source_index not in images:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter('always')
-                    try:
-                        name = self.source.name(slot.source_index)
-                        images[slot.source_index] = decode_image(self.source.read(slot.source_index), name)
-                    except BadImageError as err:
-                        images[slot.source_index] = None
-                        skipped.append({'file': slot.source_key, 'reason': err.reason})
-                notes += [str(w.message) for w in caught]
+                try:
+                    name = self.source.name(slot.source_index)
+                    images[slot.source_index], found = decode_image_noted(self.source.read(slot.source_index), name)
+                    notes += found
+                except BadImageError as err:
+                    images[slot.source_index] = None
+                    skipped.append({'file': slot.source_key, 'reason': err.reason})
             image = images[slot.source_index]
             if image is None:
                 continue
@@ -345,13 +348,23 @@ class ChunkReader(torch.utils.data.Dataset):
         return {'chunk': chunk, 'samples': samples, 'skipped': skipped, 'warnings': notes}
 
 
-def _identity(item):
-    return item
+def prefetch(fn, items, workers):
+    """Yields ``fn(item)`` for each item in order, computing up to ``2 * workers`` ahead in threads.
 
-
-def _init_worker(_):
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    Threads, not processes: OpenCV's decoders release the GIL, and nothing is forked from a process whose
+    OpenMP threads could leave a child deadlocked. ``workers=0`` runs inline.
+    """
+    if not workers:
+        yield from map(fn, items)
+        return
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ahead = deque(pool.submit(fn, item) for item in itertools.islice(items, 2 * workers))
+        while ahead:
+            result = ahead.popleft().result()
+            for item in itertools.islice(items, 1):
+                ahead.append(pool.submit(fn, item))
+            yield result
 
 
 # ------------------------------------------------------------------------------------------------------ files
@@ -528,7 +541,9 @@ def output_spec(args, source):
             'crop': args.crop, 'crops_per_image': args.crops_per_image if args.crop else 1, 'seed': args.seed,
             'color_correct': args.color_correct, 'format': args.format, 'batch_size': args.batch_size,
             'delta_e_every': args.delta_e_every, 'recon': checkpoint_ids(args.recon),
-            'weights': [float(w) for w in args.recon_weights] if args.recon_weights else [1.0] * len(args.recon)}
+            'weights': [float(w) for w in args.recon_weights] if args.recon_weights else [1.0] * len(args.recon),
+            # Only recorded when used, so that outputs of earlier versions (float32 only) still resume.
+            **({'amp': args.amp} if args.amp != 'none' else {})}
 
 
 def _read_json(path):
@@ -536,9 +551,16 @@ def _read_json(path):
         return json.loads(f.read())
 
 
+# Keys of output_spec that are present only when set (absent means the default of earlier versions).
+OPTIONAL_SPEC_KEYS = ('amp',)
+
+
+def _changed(saved, spec):
+    return sorted(k for k in {*spec, *OPTIONAL_SPEC_KEYS} if saved.get(k) != spec.get(k))
+
+
 def _diff(saved, spec):
-    changed = sorted(k for k in spec if saved.get(k) != spec[k])
-    return ', '.join(f'{k}: {saved.get(k)!r} -> {spec[k]!r}' for k in changed)
+    return ', '.join(f'{k}: {saved.get(k)!r} -> {spec.get(k)!r}' for k in _changed(saved, spec))
 
 
 def inspect_out(out, spec, staging):
@@ -554,7 +576,7 @@ def inspect_out(out, spec, staging):
     hint = 'Use a new --out, or delete the old one to start over.'
     if osp.isfile(manifest):
         saved = _read_json(manifest)
-        if any(saved.get(k) != spec[k] for k in spec):
+        if _changed(saved, spec):
             raise GenerateError(f'{out} holds outputs made with other arguments ({_diff(saved, spec)}). {hint}')
         missing = [name for name in FINAL_OUTPUTS[spec['format']] if not osp.exists(osp.join(out, name))]
         if missing:
@@ -761,7 +783,8 @@ def _run(args, rank, world, device):
         return manifest if rank == 0 else None
 
     try:
-        degrader = Degrader(args.recon, args.recon_weights, args.scale, args.color_correct, device)
+        degrader = Degrader(args.recon, args.recon_weights, args.scale, args.color_correct, device,
+                            amp=None if args.amp == 'none' else args.amp)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise GenerateError(str(err)) from err
     if rank == 0:
@@ -804,9 +827,7 @@ def compute_chunks(args, rank, world, device, source, slots, num_chunks, staging
 
     todo = [k for k in range(rank, num_chunks, world) if not osp.isfile(staging.record_file(k))]
     reader = ChunkReader(source, todo, slots, args.batch_size, args.crop, args.scale, args.seed)
-    loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False, num_workers=args.workers,
-                                         collate_fn=_identity, worker_init_fn=_init_worker,
-                                         prefetch_factor=2 if args.workers else None)
+    loader = prefetch(reader.__getitem__, range(len(reader)), args.workers)
     total = sum(len(slots[k * args.batch_size:(k + 1) * args.batch_size]) for k in todo)
     bar = tqdm(total=total, unit='img', desc=f'generate (rank 0 of {world})' if world > 1 else 'generate',
                disable=rank != 0, dynamic_ncols=True)

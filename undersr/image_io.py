@@ -20,19 +20,31 @@ class BadImageError(ValueError):
         self.path, self.reason = path, reason
 
 
-def decode_image(data, path='<bytes>', warn=True):
-    """Decodes encoded image bytes.
+def decode_image(data, path='<bytes>'):
+    """Decodes encoded image bytes, warning about each conversion (see :func:`decode_image_noted`).
+
+    Returns:
+        ndarray: (H, W, 3) float32, BGR, in [0, 1].
+    """
+    image, notes = decode_image_noted(data, path)
+    for note in notes:
+        warnings.warn(note)
+    return image
+
+
+def decode_image_noted(data, path='<bytes>'):
+    """Decodes encoded image bytes and returns the conversions it made as messages (thread-safe: no warnings).
 
     Grey images are repeated to three channels, an alpha channel is dropped, and 16-bit images are scaled
-    from [0, 65535]; each conversion gives a warning naming ``path`` when ``warn`` is true.
+    from [0, 65535].
 
     Args:
         data (bytes): Encoded PNG, JPEG, ... .
         path (str): Name for messages.
-        warn (bool): Warn about conversions.
 
     Returns:
-        ndarray: (H, W, 3) float32, BGR, in [0, 1].
+        tuple[ndarray, list[str]]: (H, W, 3) float32 BGR image in [0, 1], and one message per conversion
+        (empty when none), each naming ``path``.
 
     Raises:
         BadImageError: empty, truncated or not an image.
@@ -56,6 +68,4 @@ def decode_image(data, path='<bytes>', warn=True):
     elif image.shape[2] == 4:
         image = image[..., :3]
         notes.append('alpha channel dropped')
-    if warn and notes:
-        warnings.warn(f'{path}: ' + ', '.join(notes))
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(image), [f'{path}: ' + ', '.join(notes)] if notes else []

@@ -35,7 +35,7 @@ from os import path as osp
 from undersr.analysis.corruptions import CORRUPTIONS
 from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, summarize
 from undersr.data.image_source import ImageSource
-from undersr.image_io import IMAGE_EXTENSIONS, decode_image
+from undersr.image_io import IMAGE_EXTENSIONS, decode_image_noted
 from undersr.visualize import image_grid, save_image
 
 import cv2
@@ -141,8 +141,8 @@ def open_dataset(spec, name=None):
     scale = (manifest or {}).get('scale')
     if not scale:
         first = keys[0]
-        h_gt = decode_image(gt.read(gt_keys[first]), gt.name(gt_keys[first]), warn=False).shape[0]
-        h_lq = decode_image(lq.read(lq_keys[first]), lq.name(lq_keys[first]), warn=False).shape[0]
+        h_gt = decode_image_noted(gt.read(gt_keys[first]), gt.name(gt_keys[first]))[0].shape[0]
+        h_lq = decode_image_noted(lq.read(lq_keys[first]), lq.name(lq_keys[first]))[0].shape[0]
         scale = max(1, int(round(h_gt / h_lq)))
     pairs = [(k, gt_keys[k], lq_keys[k]) for k in keys]
     return PairedDataset(name, root, gt, lq, pairs, groups, sources, int(scale), manifest)
@@ -160,7 +160,7 @@ def _safe(name):
 
 def _rgb(source, index):
     """Decoded image ``index`` of ``source`` as (H, W, 3) float32 RGB in [0, 1]."""
-    return decode_image(source.read(index), source.name(index), warn=False)[..., ::-1]
+    return decode_image_noted(source.read(index), source.name(index))[0][..., ::-1]
 
 
 def _u8(x):

@@ -4,7 +4,6 @@ import random
 from undersr.data.recon_image_dataset import ReconImageDataset
 from undersr.degrade import Degrader
 
-import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
@@ -33,9 +32,7 @@ class UndertrainedDegradationDataset(ReconImageDataset):
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        if self.degrader is None:
-            if torch.utils.data.get_worker_info() is not None:
-                torch.set_num_threads(1)  # workers run in parallel; one thread each avoids oversubscription
+        if self.degrader is None:  # DataLoader workers already run with one torch thread each
             self.degrader = Degrader(**self.degradation_opt, scale=self.scale, device='cpu')
         gt = item['gt']
         gt = gt[:, :gt.shape[1] // self.scale * self.scale, :gt.shape[2] // self.scale * self.scale]
