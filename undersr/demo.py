@@ -44,7 +44,7 @@ TEST_IMAGES = ('chelsea', 'stereo_motorcycle')  # held aside: never seen by any 
 SCALE = 4
 
 # Sizes of the full run (about 10 minutes on 2 CPU cores) and of --quick (under a minute, for tests).
-FULL = dict(patches=512, recon_epochs=8, recon_batch=16, recon_net={}, gen_crop=192, gen_crops=16,
+FULL = dict(patches=2048, recon_epochs=8, recon_batch=16, recon_net={}, gen_crop=192, gen_crops=16,
             sr_net=dict(num_feat=32, num_block=4), pretrain_iters=1500, finetune_iters=500, sr_batch=8,
             sr_patch=96, test_crop=384)
 QUICK = dict(patches=32, recon_epochs=2, recon_batch=8, recon_net=dict(hidden_channels=16, res_channels=8,
