@@ -5,6 +5,7 @@ import shutil
 import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 
+import pytest
 import torch
 import yaml
 from basicsr.data import build_dataloader, build_dataset
@@ -140,3 +141,21 @@ def test_realesrgan_mixes_in_per_sample(tmp_path, sample_pairs, tiny_recon):
     torch.testing.assert_close(model.lq[ours], model.degrader(model.gt[ours], [0] * len(ours))['lq'],
                                atol=1e-5, rtol=0)  # the deterministic VQ-VAE-2 ignores the seed
     model.optimize_parameters(1)
+
+
+@pytest.mark.skipif(shutil.which('torchrun') is None, reason='torchrun not on PATH')
+def test_hat_otf_option_under_torchrun(workdir, run_py, tiny_recon):
+    """UndertrainedSRModel under --launcher pytorch: two CPU processes (gloo) each degrade their own batch."""
+    shutil.copy(tiny_recon, workdir / 'recon.pth')
+    option = hat_option(workdir, 'finetune_hat_vqvae2_otf', {
+        'datasets:train:dataroot_gt': 'datasets/sample/gt', 'datasets:train:gt_size': 32,
+        'datasets:train:batch_size_per_gpu': 1, 'datasets:train:num_worker_per_gpu': 0,
+        'datasets:val:dataroot_gt': 'datasets/sample/gt', 'datasets:val:dataroot_lq': 'datasets/sample/lq',
+        'degradation:recon': ['recon.pth'], 'train:total_iter': 2, 'val:val_freq': 100,
+        'logger:save_checkpoint_freq': 2, 'logger:use_tb_logger': False, 'save_lq_every': 2})
+    save_random_pretrained(workdir, option)
+    proc = run_py(['--nproc_per_node', '2', '--master_port', '29653', 'train.py', '-opt', option, '--launcher',
+                   'pytorch'], cwd=workdir, executable=(shutil.which('torchrun'), ))
+    assert 'World size (gpu number): 2' in proc.stdout + proc.stderr
+    root = workdir / 'experiments' / 'finetune_HAT_SRx4_VQVAE2_ep8_otf'
+    assert os.path.isfile(root / 'models' / 'net_g_2.pth')
