@@ -195,6 +195,21 @@ def create_train_val_dataloader(opt, logger):
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
+def run_pipeline(pipeline, root_path):
+    """Runs BasicSR's ``train_pipeline`` or ``test_pipeline`` the way ``train.py``/``test.py`` do.
+
+    Accepts ``--local-rank`` and tears the process group down at the end: a gloo group left to the interpreter's
+    exit can abort the process ("terminate called without an active exception") and fail a finished torchrun.
+    """
+    import torch.distributed as dist
+    accept_torchrun_args()
+    try:
+        pipeline(root_path)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def accept_torchrun_args(argv=None):
     """Rewrites ``--local-rank`` (passed by ``torch.distributed.launch`` on PyTorch >= 2) to ``--local_rank``."""
     argv = sys.argv if argv is None else argv
