@@ -11,59 +11,14 @@ Usage::
     python benchmarks/bench_resize.py --device cuda --batch 64
 """
 import argparse
-import os
-import platform
 import statistics
 import sys
-import time
+
+from undersr.resize import imresize
 
 import numpy as np
 import torch
-
-try:
-    import undersr  # noqa: F401  (installs the torchvision shim BasicSR needs)
-except ImportError:  # run from a checkout that is not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import undersr  # noqa: F401
-from undersr.resize import imresize
-
-
-def cpu_name():
-    """The CPU model from /proc/cpuinfo where there is one, else what :mod:`platform` knows."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device):
-    """One line per fact about the machine and the libraries."""
-    lines = [
-        f'platform: {platform.platform()}',
-        f'cpu: {cpu_name()} ({os.cpu_count()} logical cores, torch threads: {torch.get_num_threads()})',
-        f'python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}',
-        f'device: {device}',
-    ]
-    if device.type == 'cuda':
-        lines.append(f'gpu: {torch.cuda.get_device_name(device)}')
-    return lines
-
-
-def time_it(fn, repeats, sync=lambda: None):
-    """Runs ``fn`` once to warm up, then ``repeats`` times; returns the sorted wall times in seconds."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return sorted(times)
+from common import machine_info, timings
 
 
 def main(argv=None):
@@ -85,17 +40,15 @@ def main(argv=None):
     images = rng.random((args.batch, args.size, args.size, 3), dtype=np.float32)  # (N, H, W, C) in [0, 1]
     batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, C, H, W)
     scale = 1 / args.scale
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
-
-    numpy_times = time_it(lambda: [numpy_imresize(img, scale) for img in images], repeats)
-    torch_times = time_it(lambda: imresize(batch, scale), repeats, sync)
+    numpy_times = timings(lambda: [numpy_imresize(img, scale) for img in images], 'cpu', repeats)
+    torch_times = timings(lambda: imresize(batch, scale), device, repeats)
 
     reference = np.stack([numpy_imresize(img, scale) for img in images])  # (N, h, w, C)
     ours = imresize(batch, scale).permute(0, 2, 3, 1).cpu().numpy()
     max_diff = float(np.abs(reference - ours).max())
 
     out = args.size // args.scale
-    print('\n'.join(machine_info(device)))
+    print(f'{machine_info(device)}, numpy {np.__version__}')
     print(f'workload: {args.batch} × 3 × {args.size}² → {out}² (bicubic ×1/{args.scale}), {repeats} repeats')
     for name, times in (('numpy imresize loop', numpy_times), ('torch imresize batch', torch_times)):
         print(f'{name:>22}: best {times[0] * 1e3:8.2f} ms, median {statistics.median(times) * 1e3:8.2f} ms, '
@@ -103,6 +56,10 @@ def main(argv=None):
     print(f'speed-up (best / best): {numpy_times[0] / torch_times[0]:.1f}×, '
           f'(median / median): {statistics.median(numpy_times) / statistics.median(torch_times):.1f}×')
     print(f'max |torch - numpy|: {max_diff:.2e}')
+    print(f'summary ({device}, {args.batch} x {args.size}² -> {out}²): torch batch '
+          f'{args.batch / statistics.median(torch_times):.1f} images/s, numpy loop '
+          f'{args.batch / statistics.median(numpy_times):.1f} images/s, speed-up '
+          f'{statistics.median(numpy_times) / statistics.median(torch_times):.1f}x')
     return 0
 
 

@@ -6,24 +6,15 @@ Networks use their default (paper-scale) configuration; ``--smoke`` uses tiny on
 that the script runs.
 """
 import argparse
-import os
 import sys
 
+import undersr.archs  # noqa: F401
+
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import undersr.archs  # noqa: E402,F401
-
-from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
-from common import default_device, machine_info, seconds_per_call  # noqa: E402
-
-MODELS = ['VQVAE2', 'VQVAE', 'VanillaVAE', 'MAE', 'DDIM']
-TINY = {'VQVAE2': dict(hidden_channels=16, res_channels=8, num_res_blocks=1, num_embeddings=32, embedding_dim=8),
-        'VQVAE': dict(hidden_channels=16, res_channels=8, num_res_blocks=1, num_embeddings=32, embedding_dim=8),
-        'VanillaVAE': dict(hidden_channels=8, latent_channels=4, num_downsamples=2),
-        'MAE': dict(patch_size=8, embed_dim=16, depth=1, num_heads=2, decoder_embed_dim=16, decoder_depth=1,
-                    decoder_num_heads=2),
-        'DDIM': dict(base_channels=8, channel_mults=(1, 2), num_inference_steps=2)}
+from basicsr.utils.registry import ARCH_REGISTRY
+from common import RECON_MODELS as MODELS
+from common import TINY_CONFIGS as TINY
+from common import default_device, machine_info, seconds_per_call
 
 
 def main(argv=None):
@@ -50,4 +41,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -3,6 +3,7 @@
 :class:`Degrader` is the only implementation of the degradation; ``undersr generate``, the on-the-fly dataset and
 the on-the-fly model all call it.
 """
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from undersr.resize import bicubic_downsample
 import torch
 
 COLOR_CORRECTIONS = ('none', 'lab-stats')
+AMP_MODES = ('auto', 'bf16', 'fp16', None)
+_AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+# Networks that run faster in channels_last on the CPU (docs/benchmarks.md: 1.2-1.6x for these with one thread,
+# none or a loss for VQVAE and MAE). On CUDA channels_last is used for every network.
+CPU_CHANNELS_LAST = frozenset({'VQVAE2', 'VanillaVAE', 'DDIM'})
 
 
 def file_sha256(path, chunk=1 << 20):
@@ -32,6 +38,8 @@ class ReconSource:
     net: torch.nn.Module
     network_type: str
     epoch: int
+    reconstruct: object = None  # net.reconstruct, or its torch.compile'd version
+    channels_last: bool = False  # whether net and its inputs use the channels_last memory format
 
     @property
     def name(self):
@@ -57,9 +65,20 @@ class Degrader:
         color_correct (str): ``'none'`` or ``'lab-stats'`` (match the degraded LR's per-image CIELAB mean and
             standard deviation to the clean LR's; the paper, §4.3, finds that colour shift hurts SR training).
         device (str | torch.device): Where the networks run.
+        channels_last (bool | None): Run the networks in the channels_last memory format. ``None`` (auto): on CUDA
+            always, on the CPU for the networks in :data:`CPU_CHANNELS_LAST` (measured faster there). The output
+            changes only by float rounding (about 1e-7 for the VQ models; DDIM's step-by-step inversion amplifies
+            rounding to a few 1e-2, as any change of convolution algorithm does).
+        amp (str | None): Autocast of the networks: ``'bf16'``, ``'fp16'``, ``'auto'`` (bf16 on a CUDA device that
+            supports it, otherwise none; never on the CPU) or ``None`` (float32, the default: bit-reproducible).
+            The codebook search of the VQ models always runs in float32. :func:`amp_deviation` measures what
+            autocast changes in 8-bit levels.
+        compile (bool): Wrap each network's ``reconstruct`` in :func:`torch.compile` (the first batch of every new
+            shape compiles, which takes tens of seconds; needs a C++ compiler on the CPU).
     """
 
-    def __init__(self, recon, weights=None, scale=4, color_correct='none', device='cpu'):
+    def __init__(self, recon, weights=None, scale=4, color_correct='none', device='cpu', channels_last=None,
+                 amp=None, compile=False):
         if not recon:
             raise ValueError('Degrader needs at least one reconstruction checkpoint')
         if color_correct not in COLOR_CORRECTIONS:
@@ -67,11 +86,19 @@ class Degrader:
         weights = [1.0] * len(recon) if weights is None else [float(w) for w in weights]
         if len(weights) != len(recon) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f'need one non-negative weight per checkpoint ({len(recon)}), got {weights}')
+        if amp not in AMP_MODES:
+            raise ValueError(f'amp must be one of {AMP_MODES}, got {amp!r}')
         self.device = torch.device(device)
+        self.amp_dtype = resolve_amp(amp, self.device)
         self.sources = []
         for path in recon:
             net, meta = load_reconstruction(path, self.device)
-            self.sources.append(ReconSource(path, net, meta['network_g']['type'], meta['epoch']))
+            source = ReconSource(path, net, meta['network_g']['type'], meta['epoch'])
+            source.channels_last = use_channels_last(channels_last, self.device, source.network_type)
+            if source.channels_last:
+                net.to(memory_format=torch.channels_last)
+            source.reconstruct = torch.compile(net.reconstruct) if compile else net.reconstruct
+            self.sources.append(source)
         self.probs = torch.tensor(weights, dtype=torch.float64) / sum(weights)
         self.scale = int(scale)
         self.color_correct = color_correct
@@ -95,21 +122,36 @@ class Degrader:
             long on the CPU.
         """
         choice = self.choose(seeds)
-        out = torch.empty_like(lr)
+        out = None
         for index, source in enumerate(self.sources):
             members = (choice == index).nonzero().flatten().tolist()
             if not members:
                 continue
-            x = lr[members].to(self.device)
-            if getattr(source.net, 'deterministic', True):
-                y = source.net.reconstruct(x)
-            else:  # stochastic reconstruction: one generator per sample keeps samples independent
-                y = torch.cat([source.net.reconstruct(
-                    x[i:i + 1], generator=torch.Generator(self.device).manual_seed(int(seeds[m])))
-                    for i, m in enumerate(members)])
-            out[members] = y.to(lr.device, lr.dtype)
+            whole = len(members) == len(lr)  # one source for the batch: no gather, no scatter
+            x = (lr if whole else lr[members]).to(self.device)
+            if source.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                if getattr(source.net, 'deterministic', True):
+                    y = source.reconstruct(x)
+                else:  # stochastic reconstruction: one generator per sample keeps samples independent
+                    y = torch.cat([source.reconstruct(
+                        x[i:i + 1], generator=torch.Generator(self.device).manual_seed(int(seeds[m])))
+                        for i, m in enumerate(members)])
+            y = y.to(lr.device, lr.dtype, memory_format=torch.contiguous_format)
+            if whole:
+                out = y
+            else:
+                if out is None:
+                    out = torch.empty_like(lr, memory_format=torch.contiguous_format)
+                out[members] = y
         corrected = match_lab_stats(out, lr) if self.color_correct == 'lab-stats' else out
         return {'lq': corrected, 'lq_raw': out, 'source': choice}
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def __call__(self, hr, seeds):
         """HR → clean LR → degraded LR.
@@ -125,3 +167,63 @@ class Degrader:
         with torch.inference_mode():
             clean = bicubic_downsample(hr, self.scale).clamp(0, 1)
         return {'lq_clean': clean, **self.degrade_lr(clean, seeds)}
+
+
+def resolve_amp(amp, device):
+    """The autocast dtype that ``amp`` means on ``device`` (see :class:`Degrader`), or ``None`` for float32."""
+    device = torch.device(device)
+    if amp == 'auto':
+        if device.type == 'cuda' and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    return _AMP_DTYPES.get(amp)
+
+
+def use_channels_last(channels_last, device, network_type):
+    """Whether :class:`Degrader` runs ``network_type`` in channels_last on ``device`` (``None`` means auto)."""
+    if channels_last is not None:
+        return bool(channels_last)
+    return torch.device(device).type == 'cuda' or network_type in CPU_CHANNELS_LAST
+
+
+def to_uint8_levels(images):
+    """Images in [0, 1] as 8-bit levels, rounded and clipped as ``undersr generate`` stores them (int16 tensor)."""
+    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.int16)
+
+
+def amp_deviation(recon, hr, seeds, amp='bf16', device='cpu', scale=4, **options):
+    """How much autocast changes the degraded LR, in 8-bit levels.
+
+    Degrades ``hr`` twice with the same seeds, in float32 and with ``amp``, and compares the two ``lq`` after
+    quantisation to uint8 (what ``undersr generate`` writes).
+
+    Args:
+        recon (Sequence[str]): Reconstruction checkpoints, as for :class:`Degrader`.
+        hr (Tensor): (N, 3, H, W) RGB in [0, 1].
+        seeds (Sequence[int]): One seed per sample.
+        amp (str): Autocast mode under test (``'bf16'``, ``'fp16'`` or ``'auto'``).
+        device (str | torch.device): Where both degraders run.
+        scale (int): Downscaling factor.
+        **options: Further :class:`Degrader` arguments, the same for both (e.g. ``channels_last``).
+
+    Returns:
+        dict: ``max_levels`` (largest absolute difference, in levels of 1/255), ``mean_levels``,
+        ``fraction_changed`` (share of values that differ at all) and ``within_one_level``
+        (``max_levels <= 1``: the output differs from float32 by at most 1/255).
+    """
+    reference = Degrader(recon, scale=scale, device=device, amp=None, **options)(hr, seeds)['lq']
+    candidate = Degrader(recon, scale=scale, device=device, amp=amp, **options)(hr, seeds)['lq']
+    return compare_levels(reference, candidate)
+
+
+def compare_levels(reference, candidate):
+    """Differences of two image batches in [0, 1] after quantisation to 8-bit levels (see :func:`amp_deviation`).
+
+    Returns:
+        dict: ``max_levels``, ``mean_levels``, ``fraction_changed``, ``within_one_level``.
+    """
+    diff = (to_uint8_levels(reference) - to_uint8_levels(candidate)).abs()
+    max_levels = int(diff.max()) if diff.numel() else 0
+    return {'max_levels': max_levels, 'mean_levels': float(diff.float().mean()) if diff.numel() else 0.0,
+            'fraction_changed': float((diff > 0).float().mean()) if diff.numel() else 0.0,
+            'within_one_level': max_levels <= 1}

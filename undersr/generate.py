@@ -305,7 +305,8 @@ class ChunkReader:
     """Decodes and crops the HR images of one chunk per item (runs in decode threads).
 
     Each item is a dict: ``chunk`` (its number), ``samples`` (dicts with the :class:`Slot`, ``crop_box``,
-    ``seed`` and ``hr``, a (3, h, w) float32 RGB tensor in [0, 1]), ``skipped`` (``{file, reason}``) and
+    ``seed`` and ``hr``, a (3, h, w) RGB tensor: uint8 for 8-bit images, which keeps their HR output exact without
+    a round trip through float, else float32 in [0, 1]), ``skipped`` (``{file, reason}``) and
     ``warnings`` (conversion messages of :func:`decode_image_noted`, issued by the main thread).
     """
 
@@ -323,7 +324,8 @@ class ChunkReader:
             if slot.source_index not in images:
                 try:
                     name = self.source.name(slot.source_index)
-                    images[slot.source_index], found = decode_image_noted(self.source.read(slot.source_index), name)
+                    images[slot.source_index], found = decode_image_noted(self.source.read(slot.source_index), name,
+                                                                              keep_8bit=True)
                     notes += found
                 except BadImageError as err:
                     images[slot.source_index] = None
@@ -607,12 +609,17 @@ def compute_chunk(degrader, item, device, delta_e_every):
 
     groups = {}
     for sample in item['samples']:
-        groups.setdefault(tuple(sample['hr'].shape), []).append(sample)
+        groups.setdefault((tuple(sample['hr'].shape), sample['hr'].dtype), []).append(sample)
     pairs, records = [], []
     for members in groups.values():
         hr = torch.stack([m['hr'] for m in members])
+        if hr.dtype == torch.uint8:  # 8-bit images: the HR output is the decoded pixels, converted on the device
+            gt_u8 = np.ascontiguousarray(hr.permute(0, 2, 3, 1).numpy()[..., ::-1])
+            hr = hr.to(device).float().div_(255)
+        else:
+            gt_u8 = to_bgr_uint8(hr)
         out = degrader(hr.to(device), [m['seed'] for m in members])
-        gt_u8, lq_u8 = to_bgr_uint8(hr), to_bgr_uint8(out['lq'])
+        lq_u8 = to_bgr_uint8(out['lq'])
         measured = [i for i, m in enumerate(members) if delta_e_every and m['slot'].index % delta_e_every == 0]
         scores = {}
         if measured:

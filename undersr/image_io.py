@@ -32,7 +32,7 @@ def decode_image(data, path='<bytes>'):
     return image
 
 
-def decode_image_noted(data, path='<bytes>'):
+def decode_image_noted(data, path='<bytes>', keep_8bit=False):
     """Decodes encoded image bytes and returns the conversions it made as messages (thread-safe: no warnings).
 
     Grey images are repeated to three channels, an alpha channel is dropped, and 16-bit images are scaled
@@ -41,10 +41,12 @@ def decode_image_noted(data, path='<bytes>'):
     Args:
         data (bytes): Encoded PNG, JPEG, ... .
         path (str): Name for messages.
+        keep_8bit (bool): Return 8-bit images as uint8 (0..255) instead of float32; ``x.astype(np.float32) / 255``
+            of the result is what ``keep_8bit=False`` returns. 16-bit images are float32 either way.
 
     Returns:
-        tuple[ndarray, list[str]]: (H, W, 3) float32 BGR image in [0, 1], and one message per conversion
-        (empty when none), each naming ``path``.
+        tuple[ndarray, list[str]]: (H, W, 3) float32 BGR image in [0, 1] (or uint8 with ``keep_8bit``), and one
+        message per conversion (empty when none), each naming ``path``.
 
     Raises:
         BadImageError: empty, truncated or not an image.
@@ -59,7 +61,8 @@ def decode_image_noted(data, path='<bytes>'):
         image = image.astype(np.float32) / 65535.
         notes.append('16-bit scaled to [0, 1]')
     elif image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255.
+        if not keep_8bit:
+            image = image.astype(np.float32) / 255.
     else:
         raise BadImageError(path, f'unsupported pixel type {image.dtype}')
     if image.ndim == 2 or image.shape[2] == 1:

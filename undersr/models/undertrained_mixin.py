@@ -32,6 +32,8 @@ class UndertrainedMixin:
           recon: [experiments/train_VQVAE2_tinyimagenet/models/net_g_ep8.pth]
           weights: ~             # probabilities of the sources, default uniform
           color_correct: none    # or lab-stats
+          channels_last: ~       # ~: auto (on for CUDA; on the CPU for the networks that gain from it)
+          amp: ~                 # ~: float32; auto: bf16 on a CUDA device that supports it (docs/benchmarks.md)
         save_lq_every: 1000      # optional: write visualization/train_lq/<iter>.png (gt | bicubic | degraded)
         realesrgan_prob: 0.3     # optional, for ablations: per sample, use Real-ESRGAN's second-order degradation
 

@@ -1,0 +1,101 @@
+"""Read throughput of ``undersr generate`` pairs: LMDB against a folder of PNGs, through BasicSR's FileClient.
+
+The same pairs are made once with ``undersr generate --format lmdb`` and once with ``--format folder`` (photo
+patches, a tiny reconstruction network: the network does not matter here), then every pair is read as BasicSR's
+``PairedImageDataset`` reads it: ``FileClient.get`` of the HR and the LR bytes, then ``imfrombytes`` (PNG decode to
+float32). Files were just written, so both are read from the page cache (dropping it needs root); the figures are
+the CPU cost of reading, not of a cold disk. Prints pairs/s for bytes only and for bytes + decode, and the ratio.
+
+Usage::
+
+    python benchmarks/bench_io.py                  # 64 pairs of 512² HR / 128² LR, 5 passes
+    python benchmarks/bench_io.py --count 256 --size 1024
+    python benchmarks/bench_io.py --smoke
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+from common import fmt_rate, machine_info, save_recon_checkpoint, seconds_per_call, write_hr_images
+
+
+def make_pairs(tmp, count, size, fmt):
+    """Runs ``undersr generate`` into ``tmp/pairs_<fmt>``; returns the output folder."""
+    from undersr.generate import main as generate
+    hr = os.path.join(tmp, 'hr')
+    if not os.path.isdir(hr):
+        write_hr_images(hr, count, size)
+    recon = os.path.join(tmp, 'VQVAE2.pth')
+    if not os.path.isfile(recon):
+        save_recon_checkpoint(tmp, 'VQVAE2', tiny=True)
+    out = os.path.join(tmp, f'pairs_{fmt}')
+    generate(['--hr', hr, '--recon', recon, '--out', out, '--format', fmt, '--device', 'cpu', '--workers', '0',
+              '--delta-e-every', '0'])
+    return out
+
+
+def readers(out, fmt):
+    """A FileClient for the pairs in ``out`` and the (gt, lq) locations of every pair, as BasicSR addresses them."""
+    from basicsr.utils import FileClient
+    if fmt == 'lmdb':
+        client = FileClient('lmdb', db_paths=[os.path.join(out, 'gt.lmdb'), os.path.join(out, 'lq.lmdb')],
+                            client_keys=['gt', 'lq'])
+        with open(os.path.join(out, 'gt.lmdb', 'meta_info.txt')) as f:
+            keys = [line.split('.')[0] for line in f]
+        return client, [(k, k) for k in keys]
+    client = FileClient('disk')
+    names = sorted(os.listdir(os.path.join(out, 'gt')))
+    return client, [(os.path.join(out, 'gt', n), os.path.join(out, 'lq', n)) for n in names]
+
+
+def read_all(client, pairs, decode):
+    """Reads (and decodes) every pair once; returns the bytes read."""
+    from basicsr.utils import imfrombytes
+    total = 0
+    for gt_path, lq_path in pairs:
+        gt_bytes, lq_bytes = client.get(gt_path, 'gt'), client.get(lq_path, 'lq')
+        total += len(gt_bytes) + len(lq_bytes)
+        if decode:
+            imfrombytes(gt_bytes, float32=True)
+            imfrombytes(lq_bytes, float32=True)
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--count', type=int, default=64, help='pairs (default: %(default)s)')
+    parser.add_argument('--size', type=int, default=512, help='HR side (default: %(default)s)')
+    parser.add_argument('--repeats', type=int, default=5, help='timed passes over all pairs')
+    parser.add_argument('--smoke', action='store_true', help='8 pairs of 64²: seconds')
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.count, args.size, args.repeats = 8, 64, 1
+    import cv2
+    cv2.setNumThreads(1)  # as in BasicSR's DataLoader workers: one decode per process
+
+    print(machine_info('cpu'))
+    print(f'workload: {args.count} pairs of {args.size}² HR / {args.size // 4}² LR PNG, read {args.repeats} times '
+          '(page cache warm)')
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in ('lmdb', 'folder'):
+            out = make_pairs(tmp, args.count, args.size, fmt)
+            client, pairs = readers(out, fmt)
+            nbytes = read_all(client, pairs, decode=False)  # warm-up, and opens the LMDB environments
+            raw = seconds_per_call(lambda: read_all(client, pairs, False), 'cpu', repeats=args.repeats)
+            decoded = seconds_per_call(lambda: read_all(client, pairs, True), 'cpu', repeats=args.repeats)
+            rates[fmt] = (len(pairs) / raw, len(pairs) / decoded)
+            print(f'  {fmt:<7} {len(pairs)} pairs, {nbytes / 2 ** 20:.1f} MiB: bytes only {fmt_rate(rates[fmt][0]):>8} '
+                  f'pairs/s ({nbytes / raw / 2 ** 20:.0f} MiB/s), bytes + decode {fmt_rate(rates[fmt][1]):>7} pairs/s',
+                  flush=True)
+    raw_ratio = rates['lmdb'][0] / rates['folder'][0]
+    ratio = rates['lmdb'][1] / rates['folder'][1]
+    print(f'summary ({args.size}² HR pairs): LMDB {fmt_rate(rates["lmdb"][1])} pairs/s, folder '
+          f'{fmt_rate(rates["folder"][1])} pairs/s with decode (LMDB/folder {ratio:.2f}x); bytes only LMDB/folder '
+          f'{raw_ratio:.2f}x')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
