@@ -21,6 +21,8 @@ above 0.0031308), then clips RGB to [0, 1], as scikit-image does.
 """
 from typing import Union
 
+from undersr.image_io import to_unit_float64
+
 import numpy as np
 import torch
 
@@ -166,12 +168,7 @@ def _to_numpy_batch(img, name: str):
     arr = np.asarray(img)
     if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
         raise ValueError(f'{name}: an array must have shape (H, W, 3) or (N, H, W, 3), got {arr.shape}')
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float64) / 255.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    else:
-        raise TypeError(f'{name}: expected uint8 or floating-point pixels, got {arr.dtype}')
+    arr = to_unit_float64(arr, name)
     single = arr.ndim == 3
     return (arr[None] if single else arr), single
 

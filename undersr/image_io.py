@@ -72,3 +72,17 @@ def decode_image_noted(data, path='<bytes>', keep_8bit=False):
         image = image[..., :3]
         notes.append('alpha channel dropped')
     return np.ascontiguousarray(image), [f'{path}: ' + ', '.join(notes)] if notes else []
+
+
+def to_unit_float64(pixels, what='image'):
+    """uint8 pixels scaled to [0, 1], or floating-point pixels as they are, as a float64 NumPy array.
+
+    Raises:
+        TypeError: any other pixel type; the message starts with ``what``.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float64) / 255.
+    if np.issubdtype(pixels.dtype, np.floating):
+        return pixels.astype(np.float64)
+    raise TypeError(f'{what}: expected uint8 or floating-point pixels, got {pixels.dtype}')

@@ -28,6 +28,8 @@ Example:
 """
 import math
 
+from undersr.image_io import to_unit_float64
+
 import cv2
 import numpy as np
 
@@ -301,12 +303,7 @@ def corrupt(image, name, severity=1, rng=None):
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f'expected an (H, W, 3) RGB image, got shape {image.shape}')
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    if image.dtype == np.uint8:
-        x = image.astype(np.float64) / 255.
-    elif np.issubdtype(image.dtype, np.floating):
-        x = image.astype(np.float64)
-    else:
-        raise TypeError(f'expected uint8 or floating-point pixels, got {image.dtype}')
+    x = to_unit_float64(image, f'corrupt({name!r})')
     out = np.clip(_FUNCTIONS[name](x, int(severity), rng), 0, 1)
     if image.dtype == np.uint8:
         return (out * 255).round().astype(np.uint8)
