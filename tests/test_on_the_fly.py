@@ -87,15 +87,21 @@ def save_random_pretrained(workdir, option):
     torch.save({'params_ema': build_network(opt['network_g']).state_dict()}, path)
 
 
-def test_hat_otf_option_fine_tunes_three_iterations(workdir, run_py, tiny_recon):
-    shutil.copy(tiny_recon, workdir / 'recon.pth')
+def tiny_otf_option(workdir, recon, iters, val_freq):
+    """The HAT on-the-fly option, tiny, on the sample pairs with ``recon``, and its stand-in pretrained weights."""
+    shutil.copy(recon, workdir / 'recon.pth')
     option = hat_option(workdir, 'finetune_hat_vqvae2_otf', {
         'datasets:train:dataroot_gt': 'datasets/sample/gt', 'datasets:train:gt_size': 32,
         'datasets:train:batch_size_per_gpu': 1, 'datasets:train:num_worker_per_gpu': 0,
         'datasets:val:dataroot_gt': 'datasets/sample/gt', 'datasets:val:dataroot_lq': 'datasets/sample/lq',
-        'degradation:recon': ['recon.pth'], 'train:total_iter': 3, 'val:val_freq': 3,
-        'logger:save_checkpoint_freq': 3, 'logger:use_tb_logger': False, 'save_lq_every': 3})
+        'degradation:recon': ['recon.pth'], 'train:total_iter': iters, 'val:val_freq': val_freq,
+        'logger:save_checkpoint_freq': iters, 'logger:use_tb_logger': False, 'save_lq_every': iters})
     save_random_pretrained(workdir, option)
+    return option
+
+
+def test_hat_otf_option_fine_tunes_three_iterations(workdir, run_py, tiny_recon):
+    option = tiny_otf_option(workdir, tiny_recon, iters=3, val_freq=3)
     run_py(['train.py', '-opt', option], cwd=workdir)
     root = workdir / 'experiments' / 'finetune_HAT_SRx4_VQVAE2_ep8_otf'
     assert os.path.isfile(root / 'models' / 'net_g_3.pth')
@@ -146,14 +152,7 @@ def test_realesrgan_mixes_in_per_sample(tmp_path, sample_pairs, tiny_recon):
 @pytest.mark.skipif(shutil.which('torchrun') is None, reason='torchrun not on PATH')
 def test_hat_otf_option_under_torchrun(workdir, run_py, tiny_recon):
     """UndertrainedSRModel under --launcher pytorch: two CPU processes (gloo) each degrade their own batch."""
-    shutil.copy(tiny_recon, workdir / 'recon.pth')
-    option = hat_option(workdir, 'finetune_hat_vqvae2_otf', {
-        'datasets:train:dataroot_gt': 'datasets/sample/gt', 'datasets:train:gt_size': 32,
-        'datasets:train:batch_size_per_gpu': 1, 'datasets:train:num_worker_per_gpu': 0,
-        'datasets:val:dataroot_gt': 'datasets/sample/gt', 'datasets:val:dataroot_lq': 'datasets/sample/lq',
-        'degradation:recon': ['recon.pth'], 'train:total_iter': 2, 'val:val_freq': 100,
-        'logger:save_checkpoint_freq': 2, 'logger:use_tb_logger': False, 'save_lq_every': 2})
-    save_random_pretrained(workdir, option)
+    option = tiny_otf_option(workdir, tiny_recon, iters=2, val_freq=100)
     proc = run_py(['--nproc_per_node', '2', '--master_port', '29653', 'train.py', '-opt', option, '--launcher',
                    'pytorch'], cwd=workdir, executable=(shutil.which('torchrun'), ))
     assert 'World size (gpu number): 2' in proc.stdout + proc.stderr
