@@ -6,6 +6,8 @@ level of the file. :func:`load_weights` accepts all three and never downloads an
 import os
 from collections import OrderedDict
 
+from undersr.fileio import atomic_path
+
 import torch
 
 # Official files referenced by our options, and where their authors publish them. Text only: we never download.
@@ -116,13 +118,8 @@ RECON_FAMILIES = ('vq', 'vae', 'mae', 'ddim')
 
 def atomic_save(obj, path):
     """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_reconstruction(path, net, network_opt, epoch, iteration):

@@ -137,6 +137,7 @@ from dataclasses import dataclass
 from os import path as osp
 
 from undersr.degrade import COLOR_CORRECTIONS, Degrader, file_sha256
+from undersr.fileio import atomic_path
 from undersr.image_io import BadImageError, decode_image_noted
 
 import cv2
@@ -373,14 +374,8 @@ def prefetch(fn, items, workers):
 
 def write_atomic(path, data):
     """Writes ``data`` to ``path`` through a temporary file and a rename; raises ``OSError``."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data)
 
 
 def json_bytes(obj):
