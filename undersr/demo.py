@@ -27,7 +27,7 @@ import undersr.archs  # noqa: F401  (registers archs and applies the BasicSR fix
 import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 from undersr import generate
-from undersr.checkpoint import atomic_save, read_checkpoint
+from undersr.checkpoint import atomic_save, load_weights, read_checkpoint
 from undersr.sample_data import bicubic_downsample, center_crop, load
 from undersr.visualize import image_grid, save_image
 
@@ -83,9 +83,7 @@ def read_rgb(path):
 
 
 def write_png(path, rgb):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, to_bgr(rgb)):
-        raise OSError(f'could not write {path}')
+    save_image(path, to_bgr(rgb))
 
 
 def prepare_data(root, size):
@@ -153,9 +151,7 @@ def export(src, dst):
 
 def super_resolve(weights, network, lr, device):
     """Runs an SR network on one (H, W, 3) uint8 RGB image; returns (H*4, W*4, 3) uint8 RGB."""
-    net = build_network(dict(network))
-    net.load_state_dict(read_checkpoint(weights)['params'])
-    net = net.to(device).eval()
+    net = load_weights(build_network(dict(network)), weights).to(device).eval()
     x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(device)
     with torch.inference_mode():
         y = net(x).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
