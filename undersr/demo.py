@@ -28,6 +28,7 @@ import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 from undersr import generate
 from undersr.checkpoint import atomic_save, load_weights, read_checkpoint
+from undersr.image_io import to_uint8
 from undersr.sample_data import bicubic_downsample, center_crop, load
 from undersr.visualize import image_grid, save_image
 
@@ -155,7 +156,7 @@ def super_resolve(weights, network, lr, device):
     x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(device)
     with torch.inference_mode():
         y = net(x).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    return (y * 255).round().astype(np.uint8)
+    return to_uint8(y)
 
 
 def niqe(bgr):

@@ -86,3 +86,8 @@ def to_unit_float64(pixels, what='image'):
     if np.issubdtype(pixels.dtype, np.floating):
         return pixels.astype(np.float64)
     raise TypeError(f'{what}: expected uint8 or floating-point pixels, got {pixels.dtype}')
+
+
+def to_uint8(pixels):
+    """Pixels in [0, 1] (NumPy) as uint8 levels: clipped, scaled by 255 and rounded."""
+    return (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)

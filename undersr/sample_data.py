@@ -7,6 +7,8 @@ They let every command run offline: ``python -m undersr.sample_data datasets/sam
 import argparse
 import os
 
+from undersr.image_io import to_uint8
+
 import cv2
 import numpy as np
 import skimage.data
@@ -43,7 +45,7 @@ def center_crop(image, size, multiple=1):
 def bicubic_downsample(image, scale):
     """MATLAB-compatible bicubic downsampling of an (H, W, 3) uint8 image by an integer ``scale``."""
     small = imresize(image.astype(np.float32) / 255., 1 / scale)
-    return (np.clip(small, 0, 1) * 255.).round().astype(np.uint8)
+    return to_uint8(small)
 
 
 def write_paired_folder(out_dir, names=COLOR_IMAGES, scale=4, crop=None):

@@ -20,6 +20,7 @@ import os
 import time
 
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
+from undersr.image_io import to_uint8
 
 import cv2
 import numpy as np
@@ -103,7 +104,7 @@ def load_clean_images(images=None):
     arrays, names = [], []
     for i, item in enumerate(images):
         if isinstance(item, np.ndarray):
-            arrays.append(item if item.dtype == np.uint8 else (np.clip(item, 0, 1) * 255).round().astype(np.uint8))
+            arrays.append(item if item.dtype == np.uint8 else to_uint8(item))
             names.append(f'array{i}')
         else:
             arrays.append(_read_rgb(item))
@@ -317,12 +318,12 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
     """
     patch = int(getattr(model, 'patch', 64))
     if isinstance(images, torch.Tensor):
-        images = (images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        images = to_uint8(images.detach().permute(0, 2, 3, 1).cpu().numpy())
     stacks = []
     for image in images:
         image = np.asarray(image)
         if image.dtype != np.uint8:
-            image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+            image = to_uint8(image)
         stacks.append(_patches(image, patch, patches_per_image))
     if not stacks:
         return np.zeros((0, len(getattr(model, 'classes', CORRUPTIONS))))

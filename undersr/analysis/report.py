@@ -35,7 +35,7 @@ from os import path as osp
 from undersr.analysis.corruptions import CORRUPTIONS
 from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, summarize
 from undersr.data.image_source import ImageSource
-from undersr.image_io import IMAGE_EXTENSIONS, decode_image_noted
+from undersr.image_io import IMAGE_EXTENSIONS, decode_image_noted, to_uint8
 from undersr.visualize import image_grid, save_image
 
 import cv2
@@ -163,8 +163,6 @@ def _rgb(source, index):
     return decode_image_noted(source.read(index), source.name(index))[0][..., ::-1]
 
 
-def _u8(x):
-    return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _text_cell(lines, size):
@@ -392,8 +390,8 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
                 c = min(crop, h, w)
                 top, left = (h - c) // 2, (w - c) // 2
                 s = ds.scale
-                crops[key] = [_u8(hr[top * s:(top + c) * s, left * s:(left + c) * s]),
-                              _u8(clean[top:top + c, left:left + c]), _u8(lq[top:top + c, left:left + c])]
+                crops[key] = [to_uint8(hr[top * s:(top + c) * s, left * s:(left + c) * s]),
+                              to_uint8(clean[top:top + c, left:left + c]), to_uint8(lq[top:top + c, left:left + c])]
         with_classes = model is not None
         groups = {}
         for group in _group_order(ds.sources):
