@@ -17,6 +17,7 @@ VGG19 download                 :class:`VGGFeatureExtractor` raises an error nami
 Real-ESRGAN models ``.cuda()`` registered models build their helpers on ``self.device``
 weights layouts, bad files     ``BaseModel.load_network`` uses :func:`undersr.checkpoint.load_weights`
 ``--local-rank`` (torch >= 2)  :func:`accept_torchrun_args` rewrites it to BasicSR's ``--local_rank``
+gloo group left at exit        :func:`run_pipeline` destroys it, so a finished torchrun exits cleanly
 empty epochs train nothing     :func:`create_train_val_dataloader` stops with an error instead
 =============================  =========================================================================
 
