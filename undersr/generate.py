@@ -129,6 +129,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -835,6 +836,19 @@ def compute_chunks(args, rank, world, device, source, slots, num_chunks, staging
                disable=rank != 0, dynamic_ncols=True)
     shown, start, made = set(), time.time(), 0
     pending = deque()
+    failed = threading.Event()
+
+    def write_chunk(chunk, pairs, record):
+        # Once a write has failed (e.g. a full disk) the run is ending: queued chunks are not written, so what is
+        # on disk does not depend on how far the other writer threads got.
+        if failed.is_set():
+            return
+        try:
+            staging.write_chunk(chunk, pairs, record)
+        except BaseException:
+            failed.set()
+            raise
+
     with ThreadPoolExecutor(max_workers=max(1, min(4, args.workers or 1))) as writer:
         try:
             for item in loader:
@@ -844,7 +858,7 @@ def compute_chunks(args, rank, world, device, source, slots, num_chunks, staging
                         shown.add(message)
                         warnings.warn_explicit(message, UserWarning, 'undersr generate', 0)
                 pairs, record = compute_chunk(degrader, item, device, args.delta_e_every)
-                pending.append(writer.submit(staging.write_chunk, item['chunk'], pairs, record))
+                pending.append(writer.submit(write_chunk, item['chunk'], pairs, record))
                 while len(pending) > 2 or (pending and pending[0].done()):
                     pending.popleft().result()
                 made += len(pairs)
