@@ -7,6 +7,8 @@ import platform
 import sys
 import time
 
+from undersr.device import resolve_device
+
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,8 +99,8 @@ def seconds_per_call(fn, device, repeats=5, warmup=1, budget_s=None):
 
 
 def default_device():
-    """``'cuda'`` when a GPU is available, else ``'cpu'``."""
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
+    """``'cuda'`` when a GPU is available, else ``'cpu'`` (as a string, for argparse defaults)."""
+    return resolve_device('auto').type
 
 
 def save_recon_checkpoint(folder, name, tiny=False, seed=0):

@@ -9,7 +9,8 @@ import undersr.models  # noqa: F401
 from undersr import lpips_metric
 from undersr.analysis import compare
 from undersr.analysis.compare import find_test_log, parse_test_log
-from undersr.sample_data import bicubic_downsample, load
+from undersr.resize import bicubic_downsample
+from undersr.sample_data import load
 
 import cv2
 import numpy as np

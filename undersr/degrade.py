@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from undersr.checkpoint import load_reconstruction
 from undersr.color import match_lab_stats
+from undersr.image_io import to_uint8
 from undersr.resize import bicubic_downsample
 
 import torch
@@ -186,11 +187,6 @@ def use_channels_last(channels_last, device, network_type):
     return torch.device(device).type == 'cuda' or network_type in CPU_CHANNELS_LAST
 
 
-def to_uint8_levels(images):
-    """Images in [0, 1] as 8-bit levels, rounded and clipped as ``undersr generate`` stores them (int16 tensor)."""
-    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.int16)
-
-
 def amp_deviation(recon, hr, seeds, amp='bf16', device='cpu', scale=4, **options):
     """How much autocast changes the degraded LR, in 8-bit levels.
 
@@ -222,7 +218,7 @@ def compare_levels(reference, candidate):
     Returns:
         dict: ``max_levels``, ``mean_levels``, ``fraction_changed``, ``within_one_level``.
     """
-    diff = (to_uint8_levels(reference) - to_uint8_levels(candidate)).abs()
+    diff = (to_uint8(reference).to(torch.int16) - to_uint8(candidate).to(torch.int16)).abs()
     max_levels = int(diff.max()) if diff.numel() else 0
     return {'max_levels': max_levels, 'mean_levels': float(diff.float().mean()) if diff.numel() else 0.0,
             'fraction_changed': float((diff > 0).float().mean()) if diff.numel() else 0.0,

@@ -28,8 +28,10 @@ import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 from undersr import generate
 from undersr.checkpoint import atomic_save, load_weights, read_checkpoint
-from undersr.image_io import to_uint8
-from undersr.sample_data import bicubic_downsample, center_crop, load
+from undersr.device import resolve_device
+from undersr.image_io import read_rgb, to_uint8
+from undersr.resize import bicubic_downsample
+from undersr.sample_data import center_crop, load
 from undersr.visualize import image_grid, save_image
 
 import cv2
@@ -71,16 +73,9 @@ def realistic_degradation(hr, seed):
     blurred = cv2.GaussianBlur(hr, (0, 0), sigmaX=1.2)
     lr = bicubic_downsample(blurred, SCALE).astype(np.float32)
     lr += np.random.default_rng(seed).normal(0, 4, lr.shape)  # sigma 4 of 255
-    ok, data = cv2.imencode('.jpg', to_bgr(np.clip(lr, 0, 255).round().astype(np.uint8)),
+    ok, data = cv2.imencode('.jpg', to_bgr(to_uint8(lr / 255)),
                             [cv2.IMWRITE_JPEG_QUALITY, 70])
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
-
-
-def read_rgb(path):
-    image = cv2.imread(path)
-    if image is None:
-        raise OSError(f'could not read {path}')
-    return np.ascontiguousarray(image[..., ::-1])
 
 
 def write_png(path, rgb):
@@ -240,8 +235,8 @@ def run(out, device='auto', quick=False):
     """Runs the whole demo into ``out``; returns the mean metrics per method."""
     start = time.time()
     size = QUICK if quick else FULL
-    device = 'cuda' if device == 'auto' and torch.cuda.is_available() else ('cpu' if device == 'auto' else device)
-    num_gpu = 1 if device == 'cuda' else 0
+    device = resolve_device(device)
+    num_gpu = 1 if device.type == 'cuda' else 0
     out = osp.abspath(out)
     data, models = osp.join(out, 'data'), osp.join(out, 'models')
     os.makedirs(models, exist_ok=True)
@@ -266,7 +261,7 @@ def run(out, device='auto', quick=False):
     pairs = osp.join(data, 'undertrained')
     generate.main(['--hr', osp.join(data, 'train_hr'), '--recon', osp.join(models, f'recon_ep{epochs}.pth'),
                    '--scale', str(SCALE), '--out', pairs, '--crop', str(size['gen_crop']), '--crops-per-image',
-                   str(size['gen_crops']), '--format', 'folder', '--device', device, '--workers', '0'])
+                   str(size['gen_crops']), '--format', 'folder', '--device', device.type, '--workers', '0'])
     control = osp.join(data, 'control')  # bicubic LR of exactly the same HR crops
     for name in sorted(os.listdir(osp.join(pairs, 'gt'))):
         hr = read_rgb(osp.join(pairs, 'gt', name))

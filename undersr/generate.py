@@ -139,7 +139,7 @@ from os import path as osp
 
 from undersr.degrade import COLOR_CORRECTIONS, Degrader, file_sha256
 from undersr.fileio import atomic_path
-from undersr.image_io import BadImageError, decode_image_noted
+from undersr.image_io import BadImageError, decode_image_noted, to_uint8
 
 import cv2
 import numpy as np
@@ -394,7 +394,7 @@ def encode_png(image):
 
 def to_bgr_uint8(batch):
     """(N, 3, H, W) RGB float in [0, 1] → (N, H, W, 3) uint8 BGR NumPy (rounded, clipped)."""
-    array = (batch.detach().to('cpu', torch.float32).clamp(0, 1) * 255).round().to(torch.uint8)
+    array = to_uint8(batch.cpu())
     return np.ascontiguousarray(array.permute(0, 2, 3, 1).numpy()[..., ::-1])
 
 

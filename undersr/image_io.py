@@ -8,6 +8,7 @@ import warnings
 
 import cv2
 import numpy as np
+import torch
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -89,5 +90,31 @@ def to_unit_float64(pixels, what='image'):
 
 
 def to_uint8(pixels):
-    """Pixels in [0, 1] (NumPy) as uint8 levels: clipped, scaled by 255 and rounded."""
+    """Pixels in [0, 1] as uint8 levels: clipped, scaled by 255 and rounded.
+
+    Args:
+        pixels (ndarray | Tensor): Any shape, floating point.
+
+    Returns:
+        ndarray | Tensor: The same type and shape, dtype uint8 (a tensor stays on its device).
+    """
+    if isinstance(pixels, torch.Tensor):
+        return (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     return (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)
+
+
+def read_rgb(path):
+    """Reads an image file as (H, W, 3) uint8 RGB (grey is repeated, alpha dropped, 16 bit scaled to 8).
+
+    Raises:
+        BadImageError: the file is missing, unreadable or not an image; the message names it.
+    """
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as err:
+        raise BadImageError(path, f'{type(err).__name__}: {err.strerror or err}') from err
+    image, _ = decode_image_noted(data, path, keep_8bit=True)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    return np.ascontiguousarray(image[..., ::-1])

@@ -29,6 +29,8 @@ import os
 import threading
 import warnings
 
+from undersr.device import resolve_device
+
 import numpy as np
 import torch
 from basicsr.metrics.metric_util import reorder_image
@@ -146,7 +148,7 @@ def calculate_lpips(img, img2, crop_border, weights=None, net='alex', input_orde
     if crop_border:
         img = img[crop_border:-crop_border, crop_border:-crop_border]
         img2 = img2[crop_border:-crop_border, crop_border:-crop_border]
-    device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    device = resolve_device(device)
     model = _cached_model(net, weights, device)
     with torch.no_grad():
         return float(model(_to_tensor(img, device), _to_tensor(img2, device)).item())

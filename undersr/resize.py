@@ -29,6 +29,9 @@ import functools
 import math
 from typing import Tuple
 
+from undersr.image_io import to_uint8
+
+import numpy as np
 import torch
 
 __all__ = ['imresize', 'bicubic_downsample']
@@ -179,22 +182,31 @@ def imresize(x: torch.Tensor, scale: float, antialiasing: bool = True) -> torch.
     return _resize(x, out_hw, (scale, scale), antialiasing)
 
 
-def bicubic_downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
+def bicubic_downsample(hr, scale):
     """Bicubic (MATLAB) downscaling by an integer factor: HR (N, C, H, W) → LR (N, C, H / scale, W / scale).
 
     This is the clean-LR step of the paper's pipeline (§3, HR → bicubic ×4). The output size is exactly
     ``H // scale`` × ``W // scale``, computed in integers, so it never suffers from ``ceil`` of a rounded product.
+    A NumPy image (H, W, C) is accepted too, as OpenCV and scikit-image hold them: uint8 in, uint8 out (rounded
+    and clipped), float in [0, 1] in, float32 out (clipped to [0, 1]).
 
     Args:
-        hr: Float tensor of shape (N, C, H, W) or (C, H, W), any range.
-        scale: Integer downscale factor ``>= 1`` (e.g. 4).
+        hr (Tensor | ndarray): Float tensor of shape (N, C, H, W) or (C, H, W), any range; or an (H, W, C)
+            uint8 or float array.
+        scale (int): Integer downscale factor ``>= 1`` (e.g. 4).
 
     Returns:
-        Tensor of shape (N, C, H // scale, W // scale), same dtype and device as ``hr``.
+        Tensor | ndarray: Shape (N, C, H // scale, W // scale), same dtype and device as ``hr``; for an array,
+        (H // scale, W // scale, C) as described above.
 
     Raises:
         ValueError: If ``scale`` is not a positive integer or H or W is not divisible by it.
     """
+    if isinstance(hr, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)).permute(2, 0, 1)
+        if hr.dtype == np.uint8:
+            return to_uint8(bicubic_downsample(x / 255., scale).permute(1, 2, 0).numpy())
+        return bicubic_downsample(x, scale).clamp(0, 1).permute(1, 2, 0).numpy()
     if isinstance(scale, bool) or int(scale) != scale or scale < 1:
         raise ValueError(f'scale must be a positive integer, got {scale!r}')
     scale = int(scale)

@@ -1,18 +1,17 @@
 """Sample images that ship with scikit-image, written as BasicSR paired folders.
 
 They let every command run offline: ``python -m undersr.sample_data datasets/sample`` writes
-``datasets/sample/gt/*.png`` (HR) and ``datasets/sample/lq/*.png`` (bicubic ×scale, BasicSR's MATLAB-compatible
-``imresize``), which the tiny option files read.
+``datasets/sample/gt/*.png`` (HR) and ``datasets/sample/lq/*.png`` (bicubic ×scale, MATLAB-compatible,
+:func:`undersr.resize.bicubic_downsample`), which the tiny option files read.
 """
 import argparse
 import os
 
-from undersr.image_io import to_uint8
+from undersr.resize import bicubic_downsample
 
 import cv2
 import numpy as np
 import skimage.data
-from basicsr.utils.matlab_functions import imresize
 
 # Colour photographs bundled with scikit-image (no download). `cat` is `chelsea` again, so it is left out.
 COLOR_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field',
@@ -40,12 +39,6 @@ def center_crop(image, size, multiple=1):
     th, tw = th - th % multiple, tw - tw % multiple
     top, left = (h - th) // 2, (w - tw) // 2
     return image[top:top + th, left:left + tw]
-
-
-def bicubic_downsample(image, scale):
-    """MATLAB-compatible bicubic downsampling of an (H, W, 3) uint8 image by an integer ``scale``."""
-    small = imresize(image.astype(np.float32) / 255., 1 / scale)
-    return to_uint8(small)
 
 
 def write_paired_folder(out_dir, names=COLOR_IMAGES, scale=4, crop=None):

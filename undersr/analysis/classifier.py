@@ -20,7 +20,8 @@ import os
 import time
 
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
-from undersr.image_io import to_uint8
+from undersr.device import resolve_device
+from undersr.image_io import read_rgb, to_uint8
 
 import cv2
 import numpy as np
@@ -64,19 +65,6 @@ class DegradationClassifier(nn.Module):
         return self.head(pooled)
 
 
-def _resolve_device(device):
-    if device in (None, 'auto'):
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(device)
-
-
-def _read_rgb(path):
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f'cannot read image {path}')
-    return image[..., ::-1]
-
-
 def load_clean_images(images=None):
     """The clean RGB photos to corrupt.
 
@@ -100,14 +88,14 @@ def load_clean_images(images=None):
         rel = list_folder(images)
         if not rel:
             raise FileNotFoundError(f'no images found under {images}')
-        return [_read_rgb(os.path.join(images, r)) for r in rel], rel
+        return [read_rgb(os.path.join(images, r)) for r in rel], rel
     arrays, names = [], []
     for i, item in enumerate(images):
         if isinstance(item, np.ndarray):
             arrays.append(item if item.dtype == np.uint8 else to_uint8(item))
             names.append(f'array{i}')
         else:
-            arrays.append(_read_rgb(item))
+            arrays.append(read_rgb(item))
             names.append(str(item))
     return arrays, names
 
@@ -208,7 +196,7 @@ def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=6
         ``holdout_samples``, ``steps``, ``seconds``, ``out_path`` and ``model`` (the trained network, eval mode).
     """
     start = time.time()
-    device = _resolve_device(device)
+    device = resolve_device(device)
     clean, names = load_clean_images(images)
     train_cells, held_cells = split_cells(clean, patch, holdout, seed)
     rng = np.random.default_rng(seed)

@@ -36,9 +36,8 @@ def main(argv=None):
     if args.max_images is not None and args.max_images < 1:
         raise SystemExit('undersr analyze: --max-images must be at least 1')
     from undersr.analysis.report import analyze
-
-    import torch
-    device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
+    from undersr.device import resolve_device
+    device = resolve_device(args.device)
     try:
         report = analyze(args.datasets, args.out, classifier=args.classifier, max_images=args.max_images,
                          grid_samples=args.grid_samples, crop=args.crop, device=device)

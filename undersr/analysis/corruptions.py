@@ -28,7 +28,7 @@ Example:
 """
 import math
 
-from undersr.image_io import to_unit_float64
+from undersr.image_io import to_uint8, to_unit_float64
 
 import cv2
 import numpy as np
@@ -270,7 +270,7 @@ def pixelate(x, s, rng):
 
 def jpeg_compression(x, s, rng):
     quality = (25, 18, 15, 10, 7)[s - 1]
-    bgr = (np.clip(x, 0, 1)[..., ::-1] * 255).round().astype(np.uint8)
+    bgr = to_uint8(x[..., ::-1])
     ok, data = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError('OpenCV could not encode a JPEG')
@@ -306,5 +306,5 @@ def corrupt(image, name, severity=1, rng=None):
     x = to_unit_float64(image, f'corrupt({name!r})')
     out = np.clip(_FUNCTIONS[name](x, int(severity), rng), 0, 1)
     if image.dtype == np.uint8:
-        return (out * 255).round().astype(np.uint8)
+        return to_uint8(out)
     return out.astype(image.dtype)

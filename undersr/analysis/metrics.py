@@ -17,7 +17,6 @@ from undersr.color import delta_e
 from undersr.resize import bicubic_downsample
 
 import numpy as np
-import torch
 
 __all__ = ['class_histogram', 'entropy', 'normalized_entropy', 'bicubic_lr', 'delta_e_to_bicubic', 'summarize']
 
@@ -93,9 +92,7 @@ def bicubic_lr(hr, scale):
     hr = np.asarray(hr)
     hr = hr.astype(np.float32) / 255. if hr.dtype == np.uint8 else hr.astype(np.float32)
     h, w = hr.shape[:2]
-    hr = hr[:h - h % scale, :w - w % scale]
-    x = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)
-    return bicubic_downsample(x, scale).clamp(0, 1).permute(1, 2, 0).numpy()
+    return bicubic_downsample(hr[:h - h % scale, :w - w % scale], scale)
 
 
 def delta_e_to_bicubic(hr, lq, scale):

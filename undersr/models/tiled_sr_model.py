@@ -24,25 +24,11 @@ BasicSR's SwinIR need, and the output is cropped back. ``net_g_ema`` is used whe
 Importing this module also registers the ``calculate_lpips`` metric (:mod:`undersr.lpips_metric`).
 """
 import undersr.lpips_metric  # noqa: F401  (registers calculate_lpips whenever the models are registered)
+from undersr.archs.arch_util import pad_to_multiple
 
 import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
-from torch.nn import functional as F
-
-
-def pad_to_multiple(x, multiple):
-    """Pads the bottom and right of ``x`` (N, C, H, W) to multiples of ``multiple`` (reflect when possible).
-
-    Returns:
-        Tensor of shape (N, C, ceil(H / m) * m, ceil(W / m) * m).
-    """
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if not pad_h and not pad_w:
-        return x
-    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
 def tile_boxes(height, width, tile_size, tile_pad):
@@ -96,7 +82,7 @@ class TiledSRModel(SRModel):
         """Runs ``net`` on ``x`` (N, C, h, w) padded to ``pad_multiple``; returns (N, C', h * s, w * s)."""
         h, w = x.shape[-2:]
         scale = self.opt['scale']
-        return net(pad_to_multiple(x, self.pad_multiple))[..., :h * scale, :w * scale]
+        return net(pad_to_multiple(x, self.pad_multiple)[0])[..., :h * scale, :w * scale]
 
     def tiled_forward(self, net, x):
         """Runs ``net`` on ``x`` (N, C, H, W) tile by tile; returns (N, C', H * scale, W * scale)."""
