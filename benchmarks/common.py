@@ -129,7 +129,7 @@ def save_recon_checkpoint(folder, name, tiny=False, seed=0):
 
 def undersr_command():
     """The command line prefix that runs the ``undersr`` CLI with this interpreter."""
-    return [sys.executable, '-m', 'undersr.cli']
+    return [sys.executable, '-m', 'undersr']
 
 
 def fmt_rate(value):

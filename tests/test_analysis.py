@@ -3,12 +3,15 @@ import json
 import math
 
 import undersr.archs  # noqa: F401  (registers the reconstruction networks for `undersr generate`)
-from undersr.analysis import cli_analyze, cli_classifier, compare
+from undersr.analysis import compare
 from undersr.analysis.classifier import load_degradation_classifier, predict_proba, train_degradation_classifier
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
 from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, normalized_entropy
 from undersr.analysis.report import analyze
 from undersr.checkpoint import save_reconstruction
+from undersr.cli import analyze as cli_analyze
+from undersr.cli import compare as cli_compare
+from undersr.cli import train_degradation_classifier as cli_classifier
 from undersr.sample_data import load
 
 import cv2
@@ -185,7 +188,7 @@ def test_compare_ranks_better_model_first_and_shows_baseline_difference(tmp_path
     assert compare.parse_test_log(compare.find_test_log(good)) == {
         'RealSR_Canon': {'psnr': 27.25, 'ssim': 0.8, 'lpips': 0.25, 'niqe': 7.0}}
     out = tmp_path / 'cmp'
-    compare.main([base, good, '--labels', 'w/o fine-tune', 'VQ-VAE-2 ep8', '--baseline', 'w/o fine-tune',
+    cli_compare.main([base, good, '--labels', 'w/o fine-tune', 'VQ-VAE-2 ep8', '--baseline', 'w/o fine-tune',
                   '--out', str(out)])
     md = (out / 'compare.md').read_text()
     rows = [line for line in md.splitlines() if line.startswith('| ') and not line.startswith('| rank')]
@@ -203,5 +206,5 @@ def test_compare_ranks_better_model_first_and_shows_baseline_difference(tmp_path
                                ('b', {'X': {'psnr': 21.0}, 'Y': {'psnr': 29.0}})], sort_by='Y PSNR↑')
     assert [c['title'] for c in two.columns] == ['X PSNR↑', 'Y PSNR↑'] and two.rows[0]['label'] == 'a'
     with pytest.raises(SystemExit):
-        compare.main([base, '--baseline', 'nope', '--out', str(out)])
+        cli_compare.main([base, '--baseline', 'nope', '--out', str(out)])
 

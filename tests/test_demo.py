@@ -13,7 +13,7 @@ from basicsr.archs import build_network
 
 def test_demo_quick_writes_report_metrics_picture_and_loadable_models(tmp_path, run_py):
     out = tmp_path / 'demo'
-    proc = run_py(['-m', 'undersr.cli', 'demo', '--quick', '--out', out], cwd=tmp_path, executable=(sys.executable, ))
+    proc = run_py(['-m', 'undersr', 'demo', '--quick', '--out', out], cwd=tmp_path, executable=(sys.executable, ))
     assert '[6/6]' in proc.stdout
 
     report = (out / 'report.md').read_text()

@@ -7,8 +7,8 @@ import undersr.archs  # noqa: F401  (first: torchvision shim, architectures)
 import undersr.data  # noqa: F401
 import undersr.models  # noqa: F401
 from undersr import lpips_metric
-from undersr.analysis import compare
 from undersr.analysis.compare import find_test_log, parse_test_log
+from undersr.cli import compare as cli_compare
 from undersr.resize import bicubic_downsample
 from undersr.sample_data import load
 
@@ -225,7 +225,7 @@ def test_test_py_runs_realsr_option_with_tiny_edsr_then_compare(workdir, run_py,
     torch.save({'params': ARCH_REGISTRY.get('EDSR')(**network_g).state_dict()}, other)
     monkeypatch.chdir(workdir)
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    compare.main(['results/test_edsr_realsr', '--benchmark', str(option), '--checkpoints', str(ckpt), str(other),
+    cli_compare.main(['results/test_edsr_realsr', '--benchmark', str(option), '--checkpoints', str(ckpt), str(other),
                   '--labels', 'first', 'same weights', 'other weights', '--baseline', 'first', '--out', 'cmp'])
     rows = {line.split(' | ')[1]: line for line in (workdir / 'cmp' / 'compare.md').read_text().splitlines()
             if line.startswith('| ') and not line.startswith('| rank')}

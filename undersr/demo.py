@@ -14,7 +14,6 @@ Steps (each a real run of the project's own pieces through BasicSR):
 Weights land in ``DIR/models/{recon_epN,sr_pretrained,sr_control,sr_finetuned}.pth`` (``params`` layout that
 ``test.py`` loads). The numbers are whatever this run measures; the held-aside images are fixed, never tuned.
 """
-import argparse
 import contextlib
 import csv
 import os
@@ -298,16 +297,3 @@ def run(out, device='auto', quick=False):
         print(f'{method:>14}: PSNR-Y {values["psnr_y"]:.2f}  SSIM-Y {values["ssim_y"]:.4f}  NIQE {values["niqe"]:.2f}')
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {osp.join(out, "report.md")}')
     return means
-
-
-def main(argv_=None):
-    parser = argparse.ArgumentParser(prog='undersr demo', description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='demo_out', help='output folder (default: %(default)s)')
-    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
-    parser.add_argument('--quick', action='store_true', help='the same steps, tiny: under a minute')
-    args = parser.parse_args(argv_)
-    run(args.out, args.device, args.quick)
-
-
-if __name__ == '__main__':
-    main()

@@ -48,6 +48,3 @@ def main(argv=None):
         print(f'{name}: {s["n"]} images, mean ΔE {s["delta_e_mean"]:.3f}{extra}')
     print(f'wrote {", ".join(report["files"])} to {args.out}')
 
-
-if __name__ == '__main__':
-    main()

@@ -55,6 +55,3 @@ def main(argv=None):
           f'held-out regions; hardest: {", ".join(f"{c} {a:.2f}" for c, a in worst)}')
     print(f'saved {args.out} ({result["steps"]} steps, {result["seconds"]:.0f} s)')
 
-
-if __name__ == '__main__':
-    main()
