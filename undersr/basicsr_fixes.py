@@ -202,13 +202,18 @@ def run_pipeline(pipeline, root_path):
     Accepts ``--local-rank`` and tears the process group down at the end: a gloo group left to the interpreter's
     exit can abort the process ("terminate called without an active exception") and fail a finished torchrun.
     """
-    import torch.distributed as dist
     accept_torchrun_args()
     try:
         pipeline(root_path)
     finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        destroy_dist()
+
+
+def destroy_dist():
+    """Destroys the default process group, if there is one (see :func:`run_pipeline` for why it matters)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def accept_torchrun_args(argv=None):
