@@ -115,8 +115,7 @@ def save_recon_checkpoint(folder, name, tiny=False, seed=0):
     Returns:
         str: The checkpoint's path.
     """
-    import undersr.archs  # noqa: F401
-    from undersr.checkpoint import save_reconstruction
+    from undersr.archs.recon_base import save_reconstruction
 
     from basicsr.utils.registry import ARCH_REGISTRY
     torch.manual_seed(seed)

@@ -2,13 +2,13 @@
 import json
 import math
 
-import undersr.archs  # noqa: F401  (registers the reconstruction networks for `undersr generate`)
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.analysis import compare
 from undersr.analysis.classifier import load_degradation_classifier, predict_proba, train_degradation_classifier
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
 from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, normalized_entropy
 from undersr.analysis.report import analyze
-from undersr.checkpoint import save_reconstruction
+from undersr.archs.recon_base import save_reconstruction
 from undersr.cli import analyze as cli_analyze
 from undersr.cli import compare as cli_compare
 from undersr.cli import train_degradation_classifier as cli_classifier

@@ -2,9 +2,10 @@
 import csv
 import sys
 
-import undersr.archs  # noqa: F401
-from undersr.checkpoint import load_reconstruction, load_weights
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
+from undersr.archs.recon_base import load_reconstruction
 from undersr.demo import QUICK, SCALE, TEST_IMAGES
+from undersr.weights import load_weights
 
 import cv2
 import torch

@@ -13,7 +13,7 @@ import time
 import undersr  # noqa: F401  (the torchvision shim must precede BasicSR)
 from undersr import cli
 from undersr import generate as gen
-from undersr.checkpoint import save_reconstruction
+from undersr.archs.recon_base import save_reconstruction
 from undersr.degrade import Degrader
 from undersr.sample_data import load
 
@@ -29,8 +29,6 @@ TORCHRUN = shutil.which('torchrun') or (shutil.which('torchrun', path=os.path.di
 
 
 def tiny_vqvae(seed, tint=None):
-    import undersr.archs  # noqa: F401  (registers the architectures)
-
     from basicsr.utils.registry import ARCH_REGISTRY
 
     torch.manual_seed(seed)

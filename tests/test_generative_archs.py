@@ -1,13 +1,13 @@
 """CPU tests of the VAE, MAE and DDIM reconstruction networks (tiny configurations)."""
-import undersr.archs  # noqa: F401  (fills ARCH_REGISTRY)
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.archs.arch_util import crop_to, pad_to_multiple
 from undersr.archs.ddim_arch import DDIM
 from undersr.archs.mae_arch import MAE
+from undersr.archs.recon_base import ReconstructionNet
 from undersr.archs.vanilla_vae_arch import VanillaVAE
 
 import pytest
 import torch
-import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 TINY = {
@@ -17,7 +17,7 @@ TINY = {
     'DDIM': dict(base_channels=8, channel_mults=(1, 2), num_inference_steps=4),
 }
 CLASSES = {'VanillaVAE': VanillaVAE, 'MAE': MAE, 'DDIM': DDIM}
-FAMILIES = {'VanillaVAE': 'vae', 'MAE': 'mae', 'DDIM': 'ddim'}
+LOSS_TERMS = {'VanillaVAE': ['l_recon', 'l_kl'], 'MAE': ['l_mae'], 'DDIM': ['l_eps']}
 
 
 def tiny(name, seed=0, **overrides):
@@ -29,14 +29,9 @@ def images(n, h, w, seed=0):
     return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
-def training_loss(name, model, x):
-    out = model(x, generator=torch.Generator().manual_seed(1))
-    if name == 'VanillaVAE':
-        return F.mse_loss(out['recon'], x) + 0.1 * model.kl(out['mu'], out['logvar'])
-    if name == 'MAE':
-        per_patch = (out['pred'] - out['target']).pow(2).mean(-1)
-        return (per_patch * out['mask']).sum() / out['mask'].sum()
-    return F.mse_loss(out['eps_pred'], out['eps'])
+def training_loss(model, x):
+    """The sum of the network's own loss terms, as ReconstructionModel back-propagates it."""
+    return sum(model.loss(x, model(x, generator=torch.Generator().manual_seed(1))).values())
 
 
 # ----------------------------------------------------------------------------------------------- shared helpers
@@ -64,8 +59,38 @@ def test_pad_to_multiple_reflects_when_possible():
 def test_registered_defaults_build_and_interface(name):
     model = ARCH_REGISTRY.get(name)()
     assert type(model) is CLASSES[name]
-    assert model.family == FAMILIES[name]
+    assert isinstance(model, ReconstructionNet)
     assert isinstance(model.stride, int) and model.stride > 1
+
+
+@pytest.mark.parametrize('name', list(CLASSES))
+def test_loss_terms_are_named_finite_scalars(name):
+    model = tiny(name).train()
+    x = images(2, 16, 24)
+    terms = model.loss(x, model(x, generator=torch.Generator().manual_seed(1)))
+    assert list(terms) == LOSS_TERMS[name]
+    assert all(t.ndim == 0 and torch.isfinite(t) and t >= 0 for t in terms.values())
+
+
+def test_vae_kl_term_scales_with_kl_weight():
+    x = images(2, 16, 16)
+    small, large = tiny('VanillaVAE', kl_weight=1e-4).eval(), tiny('VanillaVAE', kl_weight=1e-2).eval()
+    a, b = small.loss(x, small(x)), large.loss(x, large(x))  # same seed, same weights: only beta differs
+    assert torch.allclose(b['l_kl'], 100 * a['l_kl'])
+    assert torch.equal(b['l_recon'], a['l_recon'])
+
+
+def test_mae_loss_counts_only_masked_patches():
+    """He et al. 2022, §3: the loss is computed on masked patches only."""
+    model = tiny('MAE', mask_ratio=0.5).train()
+    x = images(2, 16, 16)
+    out = model(x, generator=torch.Generator().manual_seed(1))
+    visible = out['mask'] == 0
+    assert visible.any() and (~visible).any()
+    changed = dict(out, pred=torch.where(visible[..., None], out['pred'] + 5.0, out['pred']))
+    assert torch.equal(model.loss(x, changed)['l_mae'], model.loss(x, out)['l_mae'])
+    masked = dict(out, pred=torch.where(visible[..., None], out['pred'], out['pred'] + 5.0))
+    assert model.loss(x, masked)['l_mae'] > model.loss(x, out)['l_mae']
 
 
 @pytest.mark.parametrize('name', list(CLASSES))
@@ -88,7 +113,7 @@ def test_reconstruct_keeps_train_mode_and_builds_no_graph(name):
 @pytest.mark.parametrize('name', list(CLASSES))
 def test_training_forward_backward(name):
     model = tiny(name).train()
-    loss = training_loss(name, model, images(2, 16, 24))
+    loss = training_loss(model, images(2, 16, 24))
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     for pname, p in model.named_parameters():

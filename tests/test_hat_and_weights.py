@@ -1,6 +1,6 @@
 """HAT through ARCH_REGISTRY, and loading official checkpoints in every layout through BasicSR."""
-import undersr.archs  # noqa: F401
-from undersr.checkpoint import load_weights
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
+from undersr.weights import load_weights
 
 import pytest
 import torch

@@ -2,7 +2,7 @@
 import os
 import shutil
 
-from undersr.checkpoint import load_reconstruction
+from undersr.archs.recon_base import load_reconstruction
 from undersr.sample_data import load
 
 import pytest

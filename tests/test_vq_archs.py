@@ -1,6 +1,7 @@
 """Tests of the VQ-VAE / VQ-VAE-2 networks and their EMA quantiser (CPU, tiny configurations)."""
-import undersr.archs  # noqa: F401  (fills ARCH_REGISTRY; must precede any basicsr import)
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.archs.quantize import EMAQuantizer
+from undersr.archs.recon_base import ReconstructionNet
 from undersr.archs.vqvae2_arch import VQVAE2
 from undersr.archs.vqvae_arch import VQVAE
 
@@ -27,8 +28,7 @@ def train_steps(model, steps=2, size=32):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(steps):
         x = torch.rand(2, 3, size, size)
-        out = model(x)
-        loss = F.mse_loss(out['recon'], x) + 0.25 * out['commit']
+        loss = sum(model.loss(x, model(x)).values())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -143,7 +143,7 @@ def test_registered_with_interface(name, stride):
     from basicsr.utils.registry import ARCH_REGISTRY
 
     cls = ARCH_REGISTRY.get(name)
-    assert cls.family == 'vq' and cls.stride == stride
+    assert issubclass(cls, ReconstructionNet) and cls.stride == stride
     model = cls(**TINY)
     assert not any(p is b for p in model.parameters() for b in model.buffers())
     assert all(name.rsplit('.', 1)[-1] not in EMA_BUFFERS for name, _ in model.named_parameters())
@@ -177,6 +177,17 @@ def test_training_forward_gives_encoder_gradients(cls):
     encoder = model.encoder if cls is VQVAE else model.encoder_bottom
     grads = [p.grad for p in encoder.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+
+
+@pytest.mark.parametrize('cls', MODELS)
+def test_loss_is_mse_plus_weighted_commitment(cls):
+    x = torch.rand(2, 3, 32, 32)
+    model = make(cls, commitment_weight=0.5).eval()
+    out = model(x)
+    terms = model.loss(x, out)
+    assert list(terms) == ['l_recon', 'l_commit']
+    assert torch.equal(terms['l_recon'], F.mse_loss(out['recon'], x))
+    assert torch.equal(terms['l_commit'], 0.5 * out['commit'])
 
 
 @pytest.mark.parametrize('cls', MODELS)

@@ -8,7 +8,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from undersr.checkpoint import load_reconstruction
+from undersr.archs.recon_base import load_reconstruction
 from undersr.color import match_lab_stats
 from undersr.image_io import to_uint8
 from undersr.resize import bicubic_downsample

@@ -14,24 +14,20 @@ Steps (each a real run of the project's own pieces through BasicSR):
 Weights land in ``DIR/models/{recon_epN,sr_pretrained,sr_control,sr_finetuned}.pth`` (``params`` layout that
 ``test.py`` loads). The numbers are whatever this run measures; the held-aside images are fixed, never tuned.
 """
-import contextlib
 import csv
 import os
 import shutil
-import sys
 import time
 from os import path as osp
 
-import undersr.archs  # noqa: F401  (registers archs and applies the BasicSR fixes)
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
 from undersr import generate
-from undersr.checkpoint import atomic_save, load_weights, read_checkpoint
+from undersr.basicsr_fixes import run_pipeline
 from undersr.device import resolve_device
 from undersr.image_io import read_rgb, to_uint8
 from undersr.resize import bicubic_downsample
 from undersr.sample_data import center_crop, load
 from undersr.visualize import image_grid, save_image
+from undersr.weights import atomic_save, load_weights, read_checkpoint
 
 import cv2
 import numpy as np
@@ -98,24 +94,13 @@ def prepare_data(root, size):
         write_png(osp.join(root, 'test', 'lq', f'{name}.png'), realistic_degradation(hr, seed=i))
 
 
-@contextlib.contextmanager
-def argv(args):
-    saved = sys.argv
-    sys.argv = ['undersr demo', *args]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def run_basicsr(out, opt):
     """Runs BasicSR's training pipeline on an option dict; experiments go to ``out/experiments/<name>``."""
     path = osp.join(out, 'options', f'{opt["name"]}.yml')
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
-    with argv(['-opt', path]):
-        train_pipeline(out)
+    run_pipeline(train_pipeline, out, ['-opt', path])
     return osp.join(out, 'experiments', opt['name'], 'models')
 
 
@@ -250,7 +235,7 @@ def run(out, device='auto', quick=False):
         {'total_epochs': epochs, 'save_checkpoint_epochs': recon_epochs,
          'optim_g': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 0, 'betas': [0.9, 0.99]},
          'scheduler': {'type': 'MultiStepLR', 'milestones': [10 ** 8], 'gamma': 1.0}, 'warmup_iter': -1,
-         'pixel_opt': {'type': 'MSELoss'}, 'commitment_weight': 0.25},
+         },
         {'train': train_dataset('patches', 'ReconImageDataset', dataroot_gt=osp.join(data, 'patches'), gt_size=64,
                                 batch_size_per_gpu=size['recon_batch'])}))
     for epoch in recon_epochs:

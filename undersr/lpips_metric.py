@@ -70,7 +70,7 @@ def build_lpips(net='alex', weights=None, device='cpu'):
         FileNotFoundError: ``weights`` does not exist.
         RuntimeError: the file does not hold the backbone's ``features`` weights with the right shapes.
     """
-    from undersr.checkpoint import read_checkpoint, select_state_dict
+    from undersr.weights import read_checkpoint, select_state_dict
 
     import lpips
 

@@ -22,13 +22,13 @@ import time
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
 from undersr.device import resolve_device
 from undersr.image_io import read_rgb, to_uint8
+from undersr.progress import progress as progress_bar
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 __all__ = ['DegradationClassifier', 'train_degradation_classifier', 'load_degradation_classifier', 'predict_proba',
            'CHECKPOINT_KIND']
@@ -138,7 +138,7 @@ def make_corrupted_set(cells, per_class, rng, desc=None):
     """
     images, labels = [], []
     jobs = [(c, i) for c in range(len(CORRUPTIONS)) for i in range(per_class)]
-    for c, _ in tqdm(jobs, desc=desc or None, disable=not desc, leave=False):
+    for c, _ in progress_bar(jobs, desc=desc or '', disable=not desc, leave=False):
         cell = cells[int(rng.integers(len(cells)))]
         cell = np.rot90(cell, int(rng.integers(4))) if rng.random() < 0.5 else cell[:, ::-1]
         images.append(corrupt(np.ascontiguousarray(cell), CORRUPTIONS[c], int(rng.integers(1, 6)), rng))
@@ -210,7 +210,7 @@ def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=6
     model = DegradationClassifier(**arch).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(steps), desc='training classifier', disable=not progress, leave=False)
+    bar = progress_bar(range(steps), desc='training classifier', disable=not progress, leave=False)
     for step in bar:
         for group in optimizer.param_groups:
             group['lr'] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
@@ -236,7 +236,7 @@ def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=6
         'seed': int(seed), 'sources': names, 'seconds': time.time() - start, 'out_path': out_path}
     if out_path:
         from undersr import __version__
-        from undersr.checkpoint import atomic_save
+        from undersr.weights import atomic_save
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         meta = {k: v for k, v in result.items() if k not in ('out_path', 'seconds')}
         atomic_save({'kind': CHECKPOINT_KIND, 'state_dict': model.cpu().state_dict(), 'arch': arch,

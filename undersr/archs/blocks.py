@@ -4,10 +4,15 @@ The encoder and decoder follow the VQ-VAE-2 reference design (Razavi et al. 2019
 strided 4x4 convolutions down, a 3x3 convolution, ReLU residual blocks (3x3 then 1x1), and 4x4 transposed
 convolutions back up.
 """
+from collections import OrderedDict
+
 from undersr.archs.arch_util import crop_to, pad_to_multiple
+from undersr.archs.quantize import EMAQuantizer
+from undersr.archs.recon_base import ReconstructionNet
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class ResBlock(nn.Module):
@@ -94,15 +99,42 @@ class Decoder(nn.Module):
         return self.body(x)
 
 
-class VQAutoencoderBase(nn.Module):
-    """Common interface of the VQ models: training ``forward`` and padded, EMA-free ``reconstruct``.
+class VQAutoencoderBase(ReconstructionNet):
+    """Common constructor, loss and interface of the VQ models: training ``forward`` and padded ``reconstruct``.
 
-    Subclasses set ``stride`` and implement ``_run(x, update) -> (recon, commit)`` on inputs in [0, 1] whose
-    size is a multiple of ``stride``.
+    Input and output are RGB in [0, 1]; internally the image is mapped to [-1, 1] and the decoder's output goes
+    through a sigmoid. Subclasses set ``stride`` and implement ``_build(in_channels, hidden_channels,
+    res_channels, num_res_blocks, embedding_dim)`` (creating their quantisers with :meth:`_quantizer`) and
+    ``_run(x, update) -> (logits, commit)`` on inputs in [0, 1] whose size is a multiple of ``stride``.
+
+    Args:
+        in_channels (int): Image channels.
+        hidden_channels (int): Encoder/decoder channels.
+        res_channels (int): Channels inside the residual blocks.
+        num_res_blocks (int): Residual blocks in each encoder and decoder.
+        num_embeddings (int): Size of each codebook.
+        embedding_dim (int): Code vector length.
+        decay (float): Codebook EMA decay.
+        data_init (bool): Initialise the codebook(s) from the first training batch (see
+            :class:`~undersr.archs.quantize.EMAQuantizer`).
+        commitment_weight (float): Weight beta of the commitment term in :meth:`loss` (van den Oord et al.
+            2017, Eq. 3; 0.25 there and in Razavi et al. 2019).
     """
 
-    family = 'vq'
-    stride = 1
+    def __init__(self, in_channels=3, hidden_channels=128, res_channels=32, num_res_blocks=2, num_embeddings=512,
+                 embedding_dim=64, decay=0.99, data_init=True, commitment_weight=0.25):
+        super().__init__()
+        self.commitment_weight = float(commitment_weight)
+        self._codebook = dict(num_embeddings=num_embeddings, embedding_dim=embedding_dim, decay=decay,
+                              data_init=data_init)
+        self._build(in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim)
+
+    def _quantizer(self):
+        """A new EMA quantiser with this model's codebook options."""
+        return EMAQuantizer(**self._codebook)
+
+    def _build(self, in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim):
+        raise NotImplementedError
 
     def _run(self, x, update):
         raise NotImplementedError
@@ -112,6 +144,10 @@ class VQAutoencoderBase(nn.Module):
         if h % self.stride or w % self.stride:
             raise ValueError(f'{type(self).__name__}: height and width must be multiples of {self.stride}, '
                              f'got {h}x{w}; use reconstruct() for other sizes')
+
+    def _decode(self, x, update):
+        logits, commit = self._run(x, update)
+        return torch.sigmoid(logits), commit
 
     def forward(self, x, generator=None):
         """Training pass; updates the codebooks when the module is in training mode.
@@ -125,8 +161,18 @@ class VQAutoencoderBase(nn.Module):
             dict: ``'recon'`` (N, 3, H, W) in [0, 1]; ``'commit'`` () float32 commitment loss (unweighted).
         """
         self._check_size(x)
-        recon, commit = self._run(x, update=self.training)
+        recon, commit = self._decode(x, update=self.training)
         return {'recon': recon, 'commit': commit}
+
+    def loss(self, x, out):
+        """Reconstruction MSE plus the weighted commitment term (van den Oord et al. 2017, Eq. 3).
+
+        The codebook term of Eq. 3 is absent: the EMA quantiser updates the codebook without gradients.
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_recon`` and ``l_commit``.
+        """
+        return OrderedDict(l_recon=F.mse_loss(out['recon'], x), l_commit=self.commitment_weight * out['commit'])
 
     @torch.no_grad()
     def reconstruct(self, x, generator=None):
@@ -141,5 +187,5 @@ class VQAutoencoderBase(nn.Module):
             Tensor: (N, 3, H, W) reconstruction clamped to [0, 1].
         """
         padded, size = pad_to_multiple(x, self.stride)
-        recon, _ = self._run(padded, update=False)
+        recon, _ = self._decode(padded, update=False)
         return crop_to(recon, size).clamp(0, 1)

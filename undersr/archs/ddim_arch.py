@@ -5,7 +5,10 @@ Training uses the DDPM noise-prediction objective (Ho et al. 2020). Reconstructi
 deterministic DDIM steps and samples it back (Song et al. 2021, eta = 0); an undertrained noise predictor makes the
 round trip imperfect, which gives the degraded LR.
 """
+from collections import OrderedDict
+
 from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randint, randn, timestep_embedding
+from undersr.archs.recon_base import ReconstructionNet
 
 import torch
 import torch.nn as nn
@@ -132,7 +135,7 @@ class _UNet(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class DDIM(nn.Module):
+class DDIM(ReconstructionNet):
     """Denoising diffusion model: small UNet noise predictor, linear beta schedule, DDIM inversion + sampling.
 
     The schedule is the linear one of Ho et al. 2020 (beta from 1e-4 to 0.02 over ``num_train_timesteps``), kept in
@@ -153,8 +156,6 @@ class DDIM(nn.Module):
         mid_attention (bool): Add one self-attention layer at the UNet's lowest resolution (off by default: its cost
             grows with the square of the pixel count, which matters for large LR images).
     """
-
-    family = 'ddim'
 
     def __init__(self, in_channels=3, base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1,
                  num_train_timesteps=1000, num_inference_steps=100, inversion_strength=1.0, beta_start=1e-4,
@@ -205,6 +206,18 @@ class DDIM(nn.Module):
         eps = randn(x.shape, generator, device=x.device, dtype=x.dtype)
         x_t = self.add_noise(x * 2 - 1, eps, t)
         return {'eps_pred': self.unet(x_t, t), 'eps': eps, 't': t}
+
+    def loss(self, x, out):
+        """The simplified DDPM objective (Ho et al. 2020, Eq. 14): MSE between predicted and true noise.
+
+        Args:
+            x (Tensor): (N, C, H, W) input batch in [0, 1].
+            out (dict): What :meth:`forward` returned for ``x``.
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_eps``.
+        """
+        return OrderedDict(l_eps=F.mse_loss(out['eps_pred'], out['eps']))
 
     def inference_timesteps(self, num_inference_steps=None, inversion_strength=None):
         """The timestep grid of :meth:`reconstruct`.

@@ -3,7 +3,10 @@
 One of the reconstruction networks of the undersr paper (§3.2). Trained only briefly, its reconstruction of a
 bicubic-downsampled LR image is used as the degraded LR.
 """
+from collections import OrderedDict
+
 from undersr.archs.arch_util import crop_to, pad_to_multiple, rand, sincos_pos_embed_2d
+from undersr.archs.recon_base import ReconstructionNet
 
 import torch
 import torch.nn as nn
@@ -42,7 +45,7 @@ class _Block(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class MAE(nn.Module):
+class MAE(ReconstructionNet):
     """ViT masked autoencoder with fixed 2-D sine-cosine positional embeddings.
 
     The encoder embeds non-overlapping ``patch_size`` patches with a strided convolution, adds positional
@@ -76,8 +79,6 @@ class MAE(nn.Module):
         norm_pix_loss (bool): If True the targets are per-patch normalised pixels (He et al. 2022); predictions
             are then de-normalised with the input patches' statistics to form images.
     """
-
-    family = 'mae'
 
     def __init__(self, img_size=224, patch_size=16, in_channels=3, embed_dim=192, depth=4, num_heads=3,
                  decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4, mlp_ratio=4.0, mask_ratio=0.75,
@@ -267,6 +268,19 @@ class MAE(nn.Module):
             target = (target - mean) / (var + 1e-6).sqrt()
         recon = self.unpatchify(self._to_pixels(pred, x), grid)
         return {'pred': pred, 'target': target, 'mask': mask, 'recon': recon}
+
+    def loss(self, x, out):
+        """MAE's objective (He et al. 2022, §3): per-patch MSE, averaged over the masked patches only.
+
+        Args:
+            x (Tensor): (N, C, H, W) input batch in [0, 1].
+            out (dict): What :meth:`forward` returned for ``x``.
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_mae``.
+        """
+        per_patch = (out['pred'] - out['target']).pow(2).mean(dim=-1)  # (N, L)
+        return OrderedDict(l_mae=(per_patch * out['mask']).sum() / out['mask'].sum().clamp(min=1))
 
     @torch.no_grad()
     def reconstruct(self, x, generator=None):

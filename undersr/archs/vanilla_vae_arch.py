@@ -3,10 +3,14 @@
 undersr paper §3.2: the network is trained on 64x64 images for only a few epochs; applied to a bicubic-downsampled
 LR image, its imperfect (blurry) reconstruction serves as the realistically degraded LR.
 """
+from collections import OrderedDict
+
 from undersr.archs.arch_util import crop_to, group_norm, pad_to_multiple, randn
+from undersr.archs.recon_base import ReconstructionNet
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 
@@ -24,7 +28,7 @@ class _ResBlock(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class VanillaVAE(nn.Module):
+class VanillaVAE(ReconstructionNet):
     """Fully convolutional VAE with a spatial Gaussian latent.
 
     The encoder halves the resolution ``num_downsamples`` times (strided 4x4 convolutions, channels doubling up to
@@ -40,13 +44,13 @@ class VanillaVAE(nn.Module):
         num_downsamples (int): Number of 2x downsamplings; ``stride = 2 ** num_downsamples``.
         max_channel_mult (int): Cap on the channel multiplier of the deeper levels.
         logvar_clamp (float): The log-variance is clamped to ``[-logvar_clamp, logvar_clamp]`` for stability.
+        kl_weight (float): Weight beta of the KL term in :meth:`loss`.
     """
 
-    family = 'vae'
-
     def __init__(self, in_channels=3, hidden_channels=64, latent_channels=16, num_downsamples=3, max_channel_mult=4,
-                 logvar_clamp=20.0):
+                 logvar_clamp=20.0, kl_weight=1e-4):
         super().__init__()
+        self.kl_weight = float(kl_weight)
         self.in_channels = in_channels
         self.num_downsamples = num_downsamples
         self.logvar_clamp = float(logvar_clamp)
@@ -117,7 +121,7 @@ class VanillaVAE(nn.Module):
         """KL divergence of N(mu, exp(logvar)) to N(0, I), averaged over all elements.
 
         Closed form per element: ``0.5 * (mu^2 + exp(logvar) - 1 - logvar)`` (Kingma & Welling 2014, App. B).
-        The caller applies its own weight (beta).
+        :meth:`loss` weights it with ``kl_weight`` (beta).
 
         Args:
             mu (Tensor): Any shape.
@@ -146,6 +150,18 @@ class VanillaVAE(nn.Module):
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator) if self.training else mu
         return {'recon': self.decode(z), 'mu': mu, 'logvar': logvar}
+
+    def loss(self, x, out):
+        """The beta-weighted evidence lower bound: reconstruction MSE plus ``kl_weight`` times the KL term.
+
+        Args:
+            x (Tensor): (N, C, H, W) input batch in [0, 1].
+            out (dict): What :meth:`forward` returned for ``x``.
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_recon`` and ``l_kl``.
+        """
+        return OrderedDict(l_recon=F.mse_loss(out['recon'], x), l_kl=self.kl_weight * self.kl(out['mu'], out['logvar']))
 
     @torch.no_grad()
     def reconstruct(self, x, generator=None):

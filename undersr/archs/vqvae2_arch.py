@@ -5,7 +5,6 @@ VQ-VAE-2; the checkpoint after 8 epochs gave the best degradations. With the def
 1.4 M parameters, like the paper's reference model.
 """
 from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
-from undersr.archs.quantize import EMAQuantizer
 
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
@@ -16,35 +15,22 @@ from torch import nn
 class VQVAE2(VQAutoencoderBase):
     """Two-level VQ-VAE: a top code at 1/8 resolution conditions a bottom code at 1/4 resolution.
 
-    Input and output are RGB in [0, 1]; internally the image is mapped to [-1, 1].
-
-    Args:
-        in_channels (int): Image channels.
-        hidden_channels (int): Encoder/decoder channels.
-        res_channels (int): Channels inside the residual blocks.
-        num_res_blocks (int): Residual blocks in each encoder and decoder.
-        num_embeddings (int): Size of each of the two codebooks.
-        embedding_dim (int): Code vector length of both levels.
-        decay (float): Codebook EMA decay.
-        data_init (bool): Initialise the codebook(s) from the first training batch (see
-            :class:`~undersr.archs.quantize.EMAQuantizer`).
+    Arguments, loss and I/O conventions: :class:`~undersr.archs.blocks.VQAutoencoderBase`.
     """
 
     stride = 8
 
-    def __init__(self, in_channels=3, hidden_channels=128, res_channels=32, num_res_blocks=2, num_embeddings=512,
-                 embedding_dim=64, decay=0.99, data_init=True):
-        super().__init__()
+    def _build(self, in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim):
         blocks = (res_channels, num_res_blocks)
         # Razavi et al. 2019, §3.1: bottom encoder x4 down, top encoder a further x2 down.
         self.encoder_bottom = Encoder(in_channels, hidden_channels, *blocks, num_down=2)
         self.encoder_top = Encoder(hidden_channels, hidden_channels, *blocks, num_down=1)
         self.pre_quant_top = nn.Conv2d(hidden_channels, embedding_dim, 1)
-        self.quantizer_top = EMAQuantizer(num_embeddings, embedding_dim, decay, data_init=data_init)
+        self.quantizer_top = self._quantizer()
         # The top code, decoded x2 up, conditions the bottom latent (concatenated with the bottom features).
         self.decoder_top = Decoder(embedding_dim, embedding_dim, hidden_channels, *blocks, num_up=1)
         self.pre_quant_bottom = nn.Conv2d(embedding_dim + hidden_channels, embedding_dim, 1)
-        self.quantizer_bottom = EMAQuantizer(num_embeddings, embedding_dim, decay, data_init=data_init)
+        self.quantizer_bottom = self._quantizer()
         # The image decoder sees both codes: the top one upsampled x2, concatenated with the bottom one.
         self.upsample_top = nn.ConvTranspose2d(embedding_dim, embedding_dim, 4, stride=2, padding=1)
         self.decoder = Decoder(2 * embedding_dim, in_channels, hidden_channels, *blocks, num_up=2)
@@ -69,8 +55,7 @@ class VQVAE2(VQAutoencoderBase):
 
     def _run(self, x, update):
         q_top, q_bottom, commit, _, _ = self._quantize(x, update)
-        out = self.decoder(torch.cat([self.upsample_top(q_top), q_bottom], 1))
-        return torch.sigmoid(out), commit
+        return self.decoder(torch.cat([self.upsample_top(q_top), q_bottom], 1)), commit
 
     @torch.no_grad()
     def encode(self, x):

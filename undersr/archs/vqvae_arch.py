@@ -4,7 +4,6 @@ A single latent level at 1/4 resolution. The VQ-VAE-2 in :mod:`undersr.archs.vqv
 undersr paper (arXiv 2503.02767, §3.2) found best; this one-level model is kept for comparison.
 """
 from undersr.archs.blocks import Decoder, Encoder, VQAutoencoderBase
-from undersr.archs.quantize import EMAQuantizer
 
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
@@ -15,28 +14,15 @@ from torch import nn
 class VQVAE(VQAutoencoderBase):
     """One-level VQ-VAE: encoder (x4 down), EMA vector quantiser, decoder (x4 up), sigmoid output.
 
-    Input and output are RGB in [0, 1]; internally the image is mapped to [-1, 1].
-
-    Args:
-        in_channels (int): Image channels.
-        hidden_channels (int): Encoder/decoder channels.
-        res_channels (int): Channels inside the residual blocks.
-        num_res_blocks (int): Residual blocks in the encoder and in the decoder.
-        num_embeddings (int): Codebook size.
-        embedding_dim (int): Code vector length.
-        decay (float): Codebook EMA decay.
-        data_init (bool): Initialise the codebook(s) from the first training batch (see
-            :class:`~undersr.archs.quantize.EMAQuantizer`).
+    Arguments, loss and I/O conventions: :class:`~undersr.archs.blocks.VQAutoencoderBase`.
     """
 
     stride = 4
 
-    def __init__(self, in_channels=3, hidden_channels=128, res_channels=32, num_res_blocks=2, num_embeddings=512,
-                 embedding_dim=64, decay=0.99, data_init=True):
-        super().__init__()
+    def _build(self, in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim):
         self.encoder = Encoder(in_channels, hidden_channels, res_channels, num_res_blocks, num_down=2)
         self.pre_quant = nn.Conv2d(hidden_channels, embedding_dim, 1)
-        self.quantizer = EMAQuantizer(num_embeddings, embedding_dim, decay, data_init=data_init)
+        self.quantizer = self._quantizer()
         self.decoder = Decoder(embedding_dim, in_channels, hidden_channels, res_channels, num_res_blocks, num_up=2)
 
     def _quantize(self, x, update):
@@ -45,7 +31,7 @@ class VQVAE(VQAutoencoderBase):
 
     def _run(self, x, update):
         z_q, commit, _ = self._quantize(x, update)
-        return torch.sigmoid(self.decoder(z_q)), commit
+        return self.decoder(z_q), commit
 
     @torch.no_grad()
     def encode(self, x):

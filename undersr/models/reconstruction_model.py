@@ -1,23 +1,28 @@
 """Training the image-reconstruction networks whose early checkpoints make the degradations (paper §3.2)."""
-from collections import OrderedDict
 from os import path as osp
 
-from undersr.checkpoint import save_reconstruction
+from undersr.archs.recon_base import save_reconstruction
 from undersr.visualize import image_grid, save_image
 
 import torch
-from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-from torch.nn import functional as F
+
+# Training options of earlier versions that are now network options, with what to write instead.
+MOVED_TRAIN_OPTIONS = {
+    'pixel_opt': 'the reconstruction term is the network\'s own MSE; delete the key.',
+    'commitment_weight': 'move it to network_g (an argument of VQVAE and VQVAE2).',
+    'kl_weight': 'move it to network_g (an argument of VanillaVAE).',
+}
 
 
 @MODEL_REGISTRY.register()
 class ReconstructionModel(SRModel):
-    """Trains VQVAE, VQVAE2, VanillaVAE, MAE or DDIM with its own loss, and saves checkpoints by epoch.
+    """Trains any reconstruction network (VQVAE, VQVAE2, VanillaVAE, MAE, DDIM) with its own loss, and saves
+    checkpoints by epoch.
 
     The paper trains every network for 4, 8, 16, 32 and 64 epochs and uses the *early* checkpoints. BasicSR counts
     iterations, so the options speak in epochs instead (``undersr.basicsr_fixes`` turns them into iterations once
@@ -26,24 +31,23 @@ class ReconstructionModel(SRModel):
         train:
           total_epochs: 64
           save_checkpoint_epochs: [4, 8, 16, 32, 64]   # -> models/net_g_ep4.pth, ... (self-describing)
-          pixel_opt: {type: MSELoss}                    # reconstruction term of VQ and VAE families
-          commitment_weight: 0.25                       # VQ families: beta of van den Oord et al. 2017
-          kl_weight: 1.0e-4                             # VanillaVAE: beta of the KL term
 
-    Loss terms, logged under these names: VQ ``l_recon + l_commit``; VAE ``l_recon + l_kl``; MAE ``l_mae`` (MSE
-    on masked patches); DDIM ``l_eps`` (MSE between predicted and true noise). Each ``net_g_ep<N>.pth`` holds
-    ``params``, ``network_g``, ``epoch`` and ``iter``: :func:`undersr.checkpoint.load_reconstruction` rebuilds the
-    network from the file alone. Validation reports PSNR/SSIM of the reconstruction against its input and, with
-    ``val.save_img``, writes a grid ``input | reconstruction`` per validation run.
+    The loss is the network's own (:meth:`~undersr.archs.recon_base.ReconstructionNet.loss`), and its weights are
+    network options (``network_g.commitment_weight`` of the VQ models, ``network_g.kl_weight`` of the VAE). Its
+    terms are logged under their names: VQ ``l_recon + l_commit``; VAE ``l_recon + l_kl``; MAE ``l_mae``; DDIM
+    ``l_eps``. Each ``net_g_ep<N>.pth`` holds ``params``, ``network_g``, ``epoch`` and ``iter``:
+    :func:`undersr.archs.recon_base.load_reconstruction` rebuilds the network from the file alone. Validation
+    reports PSNR/SSIM of the reconstruction against its input and, with ``val.save_img``, writes a grid
+    ``input | reconstruction`` per validation run.
     """
 
     def init_training_settings(self):
         self.net_g.train()
         train_opt = self.opt['train']
-        self.family = self.get_bare_model(self.net_g).family
-        self.cri_pix = build_loss(train_opt.get('pixel_opt') or {'type': 'MSELoss'}).to(self.device)
-        self.commitment_weight = train_opt.get('commitment_weight', 0.25)
-        self.kl_weight = train_opt.get('kl_weight', 1e-4)
+        moved = sorted(set(train_opt) & set(MOVED_TRAIN_OPTIONS))
+        if moved:
+            raise ValueError(f'ReconstructionModel: train.{moved[0]} is not read any more: '
+                             f'{MOVED_TRAIN_OPTIONS[moved[0]]}')
         self.save_epochs = set(train_opt.get('save_checkpoint_epochs') or [])
         self.setup_optimizers()
         self.setup_schedulers()
@@ -52,29 +56,9 @@ class ReconstructionModel(SRModel):
         self.gt = data['gt'].to(self.device)
         self.lq = self.gt  # the network reconstructs its input
 
-    def compute_losses(self, out):
-        """Loss terms of this model's family from the output dict of the network's ``forward``.
-
-        Returns:
-            OrderedDict[str, Tensor]: scalar terms, already weighted.
-        """
-        losses = OrderedDict()
-        if self.family in ('vq', 'vae'):
-            losses['l_recon'] = self.cri_pix(out['recon'], self.gt)
-        if self.family == 'vq':
-            losses['l_commit'] = self.commitment_weight * out['commit']
-        elif self.family == 'vae':
-            losses['l_kl'] = self.kl_weight * self.get_bare_model(self.net_g).kl(out['mu'], out['logvar'])
-        elif self.family == 'mae':
-            per_patch = (out['pred'] - out['target']).pow(2).mean(dim=-1)  # (N, L)
-            losses['l_mae'] = (per_patch * out['mask']).sum() / out['mask'].sum().clamp(min=1)
-        elif self.family == 'ddim':
-            losses['l_eps'] = F.mse_loss(out['eps_pred'], out['eps'])
-        return losses
-
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
-        losses = self.compute_losses(self.net_g(self.gt))
+        losses = self.get_bare_model(self.net_g).loss(self.gt, self.net_g(self.gt))
         sum(losses.values()).backward()
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(losses)

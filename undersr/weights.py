@@ -113,63 +113,7 @@ def apply_weights(net, weights, path, strict=True):
     return net
 
 
-RECON_FAMILIES = ('vq', 'vae', 'mae', 'ddim')
-
-
 def atomic_save(obj, path):
     """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-
-
-def save_reconstruction(path, net, network_opt, epoch, iteration):
-    """Writes a self-describing reconstruction checkpoint.
-
-    Besides BasicSR's ``params`` it records ``network_g`` (the options that build the network), ``epoch`` and
-    ``iter``, so that :func:`load_reconstruction` needs nothing but the file.
-
-    Args:
-        path (str): Destination, e.g. ``.../net_g_ep8.pth``.
-        net (nn.Module): Bare network.
-        network_opt (dict): ``network_g`` options, including ``type``.
-        epoch (int): Completed epochs.
-        iteration (int): Completed iterations.
-    """
-    from undersr import __version__
-    atomic_save({'params': net.state_dict(), 'network_g': dict(network_opt), 'epoch': int(epoch),
-                 'iter': int(iteration), 'undersr_version': __version__}, path)
-
-
-def load_reconstruction(path, device='cpu'):
-    """Rebuilds a reconstruction network from a file written by :func:`save_reconstruction`.
-
-    Args:
-        path (str): Checkpoint path.
-        device (str | torch.device): Where to put the network.
-
-    Returns:
-        tuple[nn.Module, dict]: The network in eval mode, and the checkpoint's metadata
-        (``network_g``, ``epoch``, ``iter``).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a reconstruction checkpoint (e.g. an SR network or a training state).
-    """
-    import undersr.archs  # noqa: F401  (registers the architectures)
-
-    from basicsr.utils.registry import ARCH_REGISTRY
-
-    checkpoint = read_checkpoint(path)
-    network_opt = checkpoint.get('network_g') if isinstance(checkpoint, dict) else None
-    if not isinstance(network_opt, dict) or 'type' not in network_opt:
-        raise ValueError(f'{path} is not a reconstruction checkpoint: it has no `network_g` options. Use a '
-                         '`net_g_ep<N>.pth` written by ReconstructionModel (python train.py -opt '
-                         'options/train/recon/...).')
-    network_opt = dict(network_opt)
-    arch = ARCH_REGISTRY.get(network_opt.pop('type'))
-    if getattr(arch, 'family', None) not in RECON_FAMILIES:
-        raise ValueError(f'{path} holds a {arch.__name__}, not a reconstruction network '
-                         f'(families: {", ".join(RECON_FAMILIES)}).')
-    net = apply_weights(arch(**network_opt), select_state_dict(checkpoint, 'params', path), path)
-    meta = {k: checkpoint.get(k) for k in ('network_g', 'epoch', 'iter')}
-    return net.to(device).eval(), meta
