@@ -1,9 +1,7 @@
 """Training entry point: ``python train.py -opt options/....yml [--auto_resume] [--launcher pytorch]``."""
 from os import path as osp
 
-import undersr.archs  # noqa: F401  (first: installs the torchvision shim, registers archs, fixes BasicSR)
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.basicsr_fixes import run_pipeline
 
 from basicsr.train import train_pipeline

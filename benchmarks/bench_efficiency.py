@@ -196,8 +196,6 @@ def main(argv=None):
     if args.smoke:
         args.batch_size, args.lr_size, args.peak_size, args.repeats = 2, 32, 32, 1
 
-    import undersr.archs  # noqa: F401
-
     from basicsr.utils.registry import ARCH_REGISTRY
 
     torch.manual_seed(0)

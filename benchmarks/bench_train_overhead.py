@@ -169,10 +169,6 @@ def main(argv=None):
         args.batch_size, args.gt_size, args.image_size, args.images = 2, 32, 32, 4
         args.iters, args.warmup, args.workers, args.models = 2, 1, 1, ['EDSR']
 
-    import undersr.archs  # noqa: F401
-    import undersr.data  # noqa: F401
-    import undersr.models  # noqa: F401
-
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)

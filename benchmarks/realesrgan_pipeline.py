@@ -24,7 +24,7 @@ import contextlib
 import math
 import random
 
-import undersr.models  # noqa: F401  (registers the device-agnostic RealESRGANModel; installs BasicSR fixes)
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 
 import cv2
 import numpy as np

@@ -8,7 +8,7 @@ that the script runs.
 import argparse
 import sys
 
-import undersr.archs  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY

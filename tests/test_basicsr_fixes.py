@@ -3,9 +3,7 @@ import subprocess
 import sys
 import warnings
 
-import undersr.archs  # noqa: F401
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr import basicsr_fixes
 
 import pytest
@@ -13,13 +11,28 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
 
-def test_shim_is_installed_before_basicsr_and_stays_light():
+def test_shim_is_installed_before_basicsr():
     code = ('import sys, undersr\n'
-            'assert "torchvision" not in sys.modules and "basicsr" not in sys.modules, "import undersr is heavy"\n'
             'import basicsr.data.degradations\n'
             'import torchvision.transforms.functional as F\n'
             'from torchvision.transforms.functional_tensor import rgb_to_grayscale\n'
             'assert rgb_to_grayscale is F.rgb_to_grayscale\n')
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_import_undersr_alone_fills_the_registries():
+    """As ``import hat`` does: nothing but ``import undersr`` before building from the registries."""
+    code = ('import undersr\n'
+            'from basicsr.archs import build_network\n'
+            'from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY\n'
+            'hat = build_network(dict(type="HAT", upscale=4, embed_dim=12, depths=[1], num_heads=[2], window_size=4,'
+            ' compress_ratio=3, squeeze_factor=3, mlp_ratio=1))\n'
+            'assert type(hat).__name__ == "HAT"\n'
+            'assert type(build_network(dict(type="VQVAE2"))).__name__ == "VQVAE2"\n'
+            'assert MODEL_REGISTRY.get("UndertrainedSRModel").__name__ == "UndertrainedSRModel"\n'
+            'assert MODEL_REGISTRY.get("HATModel").__name__ == "HATModel"\n'
+            'assert DATASET_REGISTRY.get("UndertrainedDegradationDataset")\n'
+            'assert METRIC_REGISTRY.get("calculate_lpips")\n')
     subprocess.run([sys.executable, '-c', code], check=True)
 
 
@@ -34,6 +47,15 @@ def test_registries_hold_our_classes_and_basicsr_ones():
     for name in ('EDSR', 'SwinIR', 'RRDBNet'):
         ARCH_REGISTRY.get(name)
     assert MODEL_REGISTRY.get('RealESRGANModel').__module__ == 'undersr.basicsr_fixes'
+
+
+def test_registry_override_relies_on_what_basicsr_still_does():
+    """replace_registered writes BasicSR's private ``_obj_map``: fail loudly if BasicSR's registry changes."""
+    fixed = MODEL_REGISTRY.get('RealESRNetModel')
+    assert MODEL_REGISTRY._obj_map['RealESRNetModel_basicsr'] is fixed  # BasicSR registers its own with this suffix
+    assert fixed.__module__ == 'undersr.basicsr_fixes'
+    with pytest.raises(KeyError, match='BasicSR changed'):
+        basicsr_fixes.replace_registered(MODEL_REGISTRY, 'NoSuchModel_basicsr', object)
 
 
 def test_accept_torchrun_args_rewrites_local_rank():

@@ -2,7 +2,7 @@
 import logging
 import os
 
-import undersr.data  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.image_io import BadImageError
 
 import cv2

@@ -3,9 +3,7 @@ import glob
 import os
 from copy import deepcopy
 
-import undersr.archs  # noqa: F401  (first: torchvision shim, architectures)
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr import lpips_metric
 from undersr.analysis.compare import find_test_log, parse_test_log
 from undersr.cli import compare as cli_compare
@@ -80,7 +78,8 @@ def test_option_parses_and_builds_datasets(option, tmp_path):
         finetune = _load(os.path.join(ROOT, 'options', FINETUNE[backbone]))
         assert opt['network_g'] == finetune['network_g']  # the network of the fine-tune options
         assert opt['path']['pretrain_network_g'] == f'experiments/{finetune["name"]}/models/net_g_latest.pth'
-        assert opt['model_type'] == 'TiledSRModel' and opt['tile'] == {'tile_size': 256, 'tile_pad': 16}
+        assert opt['model_type'] == ('HATModel' if backbone == 'hat' else 'TiledSRModel')  # HAT's own, as upstream
+        assert opt['tile'] == {'tile_size': 256, 'tile_pad': 16}
         assert set(opt['val']['metrics']) == {'psnr', 'ssim', 'lpips', 'niqe'}
 
 

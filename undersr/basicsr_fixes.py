@@ -10,12 +10,14 @@ BasicSR 1.4.2 problem          Fix
 =============================  =========================================================================
 resume maps onto CUDA          :func:`load_resume_state` loads on CPU; ``auto_resume`` honours root_path
 ``init_dist`` needs GPUs       :func:`init_dist` uses ``LOCAL_RANK``, and gloo when there is no CUDA
+``num_gpu: 1`` without CUDA    :func:`parse_options` runs on the CPU with one warning naming the option
 DDP ``device_ids`` on CPU      :func:`model_to_device` passes ``device_ids`` only for CUDA devices
 ``prefetch_mode: cuda``        falls back to the CPU prefetcher, with a warning, when there is no CUDA
 VGG19 download                 :class:`VGGFeatureExtractor` raises an error naming the missing file
 ``filter2D`` ``.view`` on CPU  :func:`filter2D` uses ``reshape``
 Real-ESRGAN models ``.cuda()`` registered models build their helpers on ``self.device``
-weights layouts, bad files     ``BaseModel.load_network`` uses :func:`undersr.checkpoint.load_weights`
+weights layouts, bad files     ``BaseModel.load_network`` uses :func:`undersr.weights.load_weights`
+Real-ESRGAN models registered  :func:`replace_registered` swaps BasicSR's own registry entries (documented)
 ``--local-rank`` (torch >= 2)  :func:`accept_torchrun_args` rewrites it to BasicSR's ``--local_rank``
 gloo group left at exit        :func:`run_pipeline` destroys it, so a finished torchrun exits cleanly
 empty epochs train nothing     :func:`create_train_val_dataloader` stops with an error instead
@@ -31,6 +33,8 @@ import os
 import sys
 import warnings
 from os import path as osp
+
+from undersr.weights import load_weights
 
 import torch
 from torch.nn import functional as F
@@ -74,9 +78,27 @@ def init_dist(launcher, backend='nccl', **kwargs):
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     elif backend != 'gloo':
-        warnings.warn(f'no CUDA device: using the gloo backend instead of {backend}')
+        warnings.warn(f'dist_params.backend: {backend} needs CUDA, which is not available here; using the gloo '
+                      'backend instead (set backend: gloo to silence this)')
         backend = 'gloo'
     dist.init_process_group(backend=backend, **kwargs)
+
+
+def parse_options(original):
+    """Wraps BasicSR's ``parse_options`` so that ``num_gpu`` > 0 on a machine without CUDA runs on the CPU.
+
+    Upstream option files say ``num_gpu: 1``; without this, BasicSR picks the CUDA device anyway and the run dies
+    in torch's "Found no NVIDIA driver on your system". One warning names the option and the fix instead.
+    """
+
+    def parse(root_path, is_train=True):
+        opt, args = original(root_path, is_train)
+        if opt['num_gpu'] and not torch.cuda.is_available():
+            warnings.warn(f'num_gpu: {opt["num_gpu"]} asks for GPUs, but CUDA is not available here: running on '
+                          'the CPU (set num_gpu: 0, or auto, to silence this)')
+            opt['num_gpu'] = 0
+        return opt, args
+    return parse
 
 
 def model_to_device(self, net):
@@ -94,7 +116,6 @@ def model_to_device(self, net):
 
 def load_network(self, net, load_path, strict=True, param_key='params'):
     """``BaseModel.load_network`` accepting every official layout, with errors that name file and keys."""
-    from undersr.checkpoint import load_weights
     net = self.get_bare_model(net)
     load_weights(net, load_path, param_key=param_key, strict=strict)
     logger.info(f'Loaded {type(net).__name__} from {load_path} (preferred key: {param_key}).')
@@ -196,17 +217,40 @@ def create_train_val_dataloader(opt, logger):
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
-def run_pipeline(pipeline, root_path):
+def run_pipeline(pipeline, root_path, argv=None):
     """Runs BasicSR's ``train_pipeline`` or ``test_pipeline`` the way ``train.py``/``test.py`` do.
 
     Accepts ``--local-rank`` and tears the process group down at the end: a gloo group left to the interpreter's
     exit can abort the process ("terminate called without an active exception") and fail a finished torchrun.
+    With ``argv`` it runs in-process as ``python train.py ARGV`` would (``undersr compare``, the demo): each run
+    gets its own log file, which BasicSR's once-only logger set-up would otherwise deny every run but the first.
+
+    Args:
+        pipeline (callable): ``basicsr.train.train_pipeline`` or ``basicsr.test.test_pipeline``.
+        root_path (str): BasicSR's root: ``experiments/``, ``results/`` and relative paths live under it.
+        argv (list[str] | None): Arguments instead of ``sys.argv[1:]``, e.g. ``['-opt', 'x.yml']``.
     """
+    saved = sys.argv
+    if argv is not None:
+        sys.argv = [saved[0], *argv]
+        _reset_basicsr_logger()
     accept_torchrun_args()
     try:
         pipeline(root_path)
     finally:
         destroy_dist()
+        if argv is not None:
+            _reset_basicsr_logger()
+            sys.argv = saved
+
+
+def _reset_basicsr_logger():
+    """Closes the ``basicsr`` logger's handlers so that the next ``get_root_logger`` call sets it up anew."""
+    from basicsr.utils import logger as basicsr_logger
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    basicsr_logger.initialized_logger.pop('basicsr', None)
 
 
 def destroy_dist():
@@ -225,11 +269,28 @@ def accept_torchrun_args(argv=None):
     return argv
 
 
+def replace_registered(registry, name, obj):
+    """Replaces the object that BasicSR itself registered as ``name`` (a documented override).
+
+    BasicSR's ``Registry.register`` refuses a name twice and offers no way to replace an entry, yet its own
+    ``RealESRGANModel`` must be swapped for the device-agnostic one under the name BasicSR gave it
+    (``<name>_basicsr``), so that stock option files get the fix. This writes ``registry._obj_map``, the one
+    private detail we rely on; ``tests/test_basicsr_fixes.py`` fails if BasicSR's registry stops working this way.
+
+    Raises:
+        KeyError: ``name`` is not registered (BasicSR changed its names).
+    """
+    if name not in registry._obj_map:
+        raise KeyError(f'{name} is not in BasicSR\'s {registry._name} registry; BasicSR changed, update undersr')
+    registry._obj_map[name] = obj
+
+
 def apply():
     """Installs all fixes listed in the module docstring. Idempotent."""
     global _applied
     if _applied:
         return
+    import basicsr.test
     import basicsr.train
     from basicsr.archs.vgg_arch import VGGFeatureExtractor
     from basicsr.models import base_model, realesrgan_model, realesrnet_model
@@ -241,6 +302,8 @@ def apply():
     basicsr.train.create_train_val_dataloader = create_train_val_dataloader
     basicsr.train.load_resume_state = load_resume_state
     basicsr.train.CUDAPrefetcher = make_prefetcher
+    for pipeline in (basicsr.train, basicsr.test):
+        pipeline.parse_options = parse_options(pipeline.parse_options)
     options.init_dist = init_dist
     base_model.BaseModel.model_to_device = model_to_device
     base_model.BaseModel.load_network = load_network
@@ -249,6 +312,6 @@ def apply():
         module.filter2D = filter2D
     for module, name in ((realesrgan_model, 'RealESRGANModel'), (realesrnet_model, 'RealESRNetModel')):
         fixed = _device_agnostic(getattr(module, name))
-        MODEL_REGISTRY._obj_map[f'{name}_basicsr'] = fixed
+        replace_registered(MODEL_REGISTRY, f'{name}_basicsr', fixed)
         setattr(module, name, fixed)
     _applied = True

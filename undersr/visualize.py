@@ -1,4 +1,4 @@
-"""Image grids that a person can glance at: rows of equally sized cells with optional column labels."""
+"""What a person looks at: image grids (rows of equally sized cells with column labels) and plot figures."""
 import os
 
 import cv2
@@ -50,3 +50,12 @@ def save_image(path, image):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not cv2.imwrite(path, image):
         raise OSError(f'could not write {path} (disk full or unsupported extension?)')
+
+
+def new_figure(width=6.4, height=4.2, dpi=100):
+    """A matplotlib figure outside pyplot: no global backend or figure registry is touched, nothing to close.
+
+    ``fig.savefig('x.png')`` renders it with Agg. Use ``fig.subplots()`` for axes.
+    """
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), dpi=dpi)

@@ -38,8 +38,6 @@ import glob
 import math
 import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from os import path as osp
 
@@ -56,12 +54,7 @@ _LOG_RECORD = re.compile(r'^\d{4}-\d\d-\d\d[ T]')
 _VALIDATION = re.compile(r'Validation\s+(\S+)')
 _METRIC_LINE = re.compile(r'#\s*([A-Za-z0-9_.\-]+)\s*:\s*([-+]?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?))',
                           re.IGNORECASE)
-_RUNNER = ('import os\n'
-           'import undersr.archs, undersr.data, undersr.models\n'
-           'from undersr.basicsr_fixes import accept_torchrun_args\n'
-           'from basicsr.test import test_pipeline\n'
-           'accept_torchrun_args()\n'
-           'test_pipeline(os.getcwd())\n')
+
 
 
 def metric_info(name, lower_better=()):
@@ -280,7 +273,7 @@ def checkpoint_label(path):
     return osp.splitext(osp.basename(path))[0]
 
 
-def run_benchmark(checkpoints, benchmark, labels, options_dir, root=None, timeout=None):
+def run_benchmark(checkpoints, benchmark, labels, options_dir, root=None):
     """Runs BasicSR's test pipeline on ``benchmark`` once per checkpoint.
 
     Args:
@@ -289,15 +282,17 @@ def run_benchmark(checkpoints, benchmark, labels, options_dir, root=None, timeou
         labels (list[str]): One per checkpoint; the run is named ``<benchmark name>__<label>``.
         options_dir (str): Where the per-checkpoint option files are written.
         root (str | None): BasicSR's root (``results/`` and relative dataset paths); default the current folder.
-        timeout (float | None): Seconds per run.
 
     Returns:
         list[str]: The result folders, one per checkpoint.
 
     Raises:
-        RuntimeError: a run failed; the message ends with its output.
+        FileNotFoundError: a checkpoint does not exist.
     """
+    from undersr.basicsr_fixes import run_pipeline
+
     import yaml
+    from basicsr.test import test_pipeline
 
     root = osp.abspath(root or os.getcwd())
     with open(benchmark) as f:
@@ -314,10 +309,6 @@ def run_benchmark(checkpoints, benchmark, labels, options_dir, root=None, timeou
         with open(opt_file, 'w') as f:
             yaml.safe_dump(opt, f, sort_keys=False)
         print(f'undersr compare: testing {ckpt} on {benchmark} ({opt["name"]})', flush=True)
-        proc = subprocess.run([sys.executable, '-c', _RUNNER, '-opt', osp.abspath(opt_file)], cwd=root,
-                              capture_output=True, text=True, timeout=timeout)
-        if proc.returncode:
-            raise RuntimeError(f'testing {ckpt} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n'
-                               f'{proc.stderr[-2000:]}')
+        run_pipeline(test_pipeline, root, ['-opt', osp.abspath(opt_file)])
         folders.append(osp.join(root, 'results', opt['name']))
     return folders

@@ -36,11 +36,11 @@ from undersr.analysis.corruptions import CORRUPTIONS
 from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, summarize
 from undersr.data.image_source import ImageSource
 from undersr.image_io import IMAGE_EXTENSIONS, decode_image_noted, to_uint8
-from undersr.visualize import image_grid, save_image
+from undersr.progress import progress as progress_bar
+from undersr.visualize import image_grid, new_figure, save_image
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 __all__ = ['analyze', 'open_dataset', 'PairedDataset']
 
@@ -210,11 +210,8 @@ def _fmt(value, digits=3):
 
 def _plot_vs_epoch(by_source, metric, ylabel, title, path, reference=None):
     """One line per model type over epochs; sources without an epoch as dashed horizontal lines."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    fig = new_figure()
+    ax = fig.subplots()
     lines = {}
     for name, info in by_source.items():
         value = info.get(metric)
@@ -248,13 +245,9 @@ def _plot_vs_epoch(by_source, metric, ylabel, title, path, reference=None):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _plot_histograms(results, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
 
     series = []
     for ds_name, ds in results.items():
@@ -264,7 +257,8 @@ def _plot_histograms(results, path):
                 by_group.setdefault(s['group'], []).append(s['delta_e'])
         for group, values in by_group.items():
             series.append((group if len(results) == 1 else f'{ds_name}: {group}', values))
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    fig = new_figure()
+    ax = fig.subplots()
     values = [v for _, vs in series for v in vs]
     if values:
         bins = np.histogram_bin_edges(values, bins=int(min(30, max(5, len(values) // 2))))
@@ -278,7 +272,6 @@ def _plot_histograms(results, path):
     ax.set_title('Colour shift per degradation source (paper §4.3)')
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _markdown(report):
@@ -376,7 +369,7 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
                 picks.append(key)
         wanted = {k for picks in chosen.values() for k in picks}
         crops, samples = {}, []
-        for key, gi, li in tqdm(subset, desc=f'analysing {ds.name}', disable=not progress, leave=False):
+        for key, gi, li in progress_bar(subset, desc=f'analysing {ds.name}', disable=not progress, leave=False):
             hr, lq = _rgb(ds.gt, gi), _rgb(ds.lq, li)
             record = {'key': key, 'group': ds.groups[key], 'delta_e': delta_e_to_bicubic(hr, lq, ds.scale)}
             if model is not None:
