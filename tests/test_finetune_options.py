@@ -4,12 +4,10 @@ import re
 import subprocess
 import sys
 
-import undersr.archs  # noqa: F401
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
-from undersr.checkpoint import OFFICIAL_WEIGHTS
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.models.undertrained_mixin import UndertrainedMixin
 from undersr.sample_data import write_paired_folder
+from undersr.weights import OFFICIAL_WEIGHTS
 
 import pytest
 import torch
@@ -32,14 +30,29 @@ TINY = {
     'RRDBNet': {'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4},
     'VGGStyleDiscriminator': {'num_feat': 8},
 }
-# Where each official file keeps its weights.
-OFFICIAL_LAYOUT = {
-    'HAT_SRx4_ImageNet-pretrain.pth': 'params_ema',
-    '001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth': 'params',
-    'EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth': 'params',
-    'ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth': 'params',
-    'ESRGAN_SRx4_DF2KOST_official-ff704c30.pth': 'params',
+# What is known about each official release, independently of our code: the key its weights sit under (the
+# projects' own loaders: HAT's test options say param_key_g 'params_ema', SwinIR's main_test_swinir.py reads
+# 'params', BasicSR's model zoo files hold 'params'), the parameter count its paper publishes (millions, 3 digits),
+# and a few tensors whose names and shapes follow from the published architecture (HAT: window 16 gives a
+# (2*16-1)^2 relative-position table and, with overlap ratio 0.5, a (16+24-1)^2 one; EDSR-L: 256 features, 32
+# blocks, two x2 pixel-shuffle stages; RRDBNet: 64 features, 23 blocks of growth 32).
+OFFICIAL_FILES = {
+    'HAT_SRx4_ImageNet-pretrain.pth': ('params_ema', 20.8, {
+        'conv_first.weight': (180, 3, 3, 3), 'layers.5.residual_group.blocks.5.attn.relative_position_bias_table':
+        (961, 6), 'layers.0.residual_group.overlap_attn.relative_position_bias_table': (1521, 6),
+        'conv_last.weight': (3, 64, 3, 3)}),
+    '001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth': ('params', 11.9, {
+        'conv_first.weight': (180, 3, 3, 3), 'layers.5.residual_group.blocks.5.attn.relative_position_bias_table':
+        (225, 6), 'upsample.0.weight': (256, 64, 3, 3), 'conv_last.weight': (3, 64, 3, 3)}),
+    'EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth': ('params', 43.1, {
+        'conv_first.weight': (256, 3, 3, 3), 'body.31.conv2.weight': (256, 256, 3, 3),
+        'upsample.2.weight': (1024, 256, 3, 3), 'conv_last.weight': (3, 256, 3, 3)}),
+    'ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth': ('params', 16.7, {
+        'conv_first.weight': (64, 3, 3, 3), 'body.22.rdb3.conv5.weight': (64, 192, 3, 3),
+        'conv_hr.weight': (64, 64, 3, 3), 'conv_last.weight': (3, 64, 3, 3)}),
 }
+OFFICIAL_FILES['ESRGAN_SRx4_DF2KOST_official-ff704c30.pth'] = \
+    OFFICIAL_FILES['ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth']  # the GAN generator is the same RRDBNet
 VGG_FILE = 'vgg19-dcbb9e9d.pth'
 
 
@@ -76,7 +89,7 @@ def test_official_checkpoint_layout_loads_strictly(name, tmp_path):
     torch.manual_seed(0)
     source = build_network(net_opt)
     path = tmp_path / official
-    torch.save({OFFICIAL_LAYOUT[official]: source.state_dict()}, path)
+    torch.save({OFFICIAL_FILES[official][0]: source.state_dict()}, path)
     torch.manual_seed(1)
     net = build_network(net_opt)
     expected = source.state_dict()
@@ -97,6 +110,18 @@ def test_official_checkpoint_layout_loads_strictly(name, tmp_path):
         size = opt['datasets']['train']['gt_size']
         assert opt['network_d']['input_size'] == size and 'pretrain_network_d' not in opt['path']
         assert build_network(tiny(opt['network_d']))(torch.rand(2, 3, size, size)).shape == (2, 1)
+
+
+@pytest.mark.parametrize('name', PAIRS)
+def test_option_network_is_the_official_release(name):
+    """The full-size network an option builds has the released model's parameter count and tensors."""
+    opt = load_option(name)
+    param_key, millions, tensors = OFFICIAL_FILES[os.path.basename(opt['path']['pretrain_network_g'])]
+    assert opt['path']['param_key_g'] == param_key
+    net = build_network(opt['network_g'])
+    assert round(sum(p.numel() for p in net.parameters()) / 1e6, 1) == millions
+    state = net.state_dict()
+    assert {k: tuple(state[k].shape) for k in tensors if k in state} == tensors
 
 
 @pytest.mark.parametrize('name', PAIRS)
