@@ -2,17 +2,15 @@
 import os
 import shutil
 
-import undersr.data  # noqa: F401
-import undersr.models  # noqa: F401
+import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import yaml
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.models import build_model
-
-TINY_HAT = {'embed_dim': 16, 'depths': [1], 'num_heads': [2], 'window_size': 4, 'squeeze_factor': 4,
-            'img_size': 16}
 
 
 def otf_dataset_opt(sample_pairs, recon):
@@ -22,15 +20,25 @@ def otf_dataset_opt(sample_pairs, recon):
             'dataset_enlarge_ratio': 1, 'degradation': {'recon': [str(recon)], 'color_correct': 'lab-stats'}}
 
 
-def test_dataset_degrades_in_workers(sample_pairs, tiny_recon):
-    dataset = build_dataset(otf_dataset_opt(sample_pairs, tiny_recon))
-    loader = build_dataloader(dataset, otf_dataset_opt(sample_pairs, tiny_recon), num_gpu=0, dist=False,
-                              sampler=None, seed=0)
-    batch = next(iter(loader))
-    assert batch['gt'].shape == (2, 3, 32, 32) and batch['lq'].shape == (2, 3, 8, 8)
+def test_dataset_degrades_in_workers_exactly_as_the_degrader(sample_pairs, tiny_recon, tiny_recon_b):
+    """Each worker-made lq equals Degrader(gt) for the sample's own seed, with the source that seed picks."""
+    from undersr.degrade import Degrader
+    opt = otf_dataset_opt(sample_pairs, tiny_recon)
+    opt.update(batch_size_per_gpu=3)
+    opt['degradation'].update(recon=[str(tiny_recon), str(tiny_recon_b)])
+    loader = build_dataloader(build_dataset(opt), opt, num_gpu=0, dist=False, sampler=None, seed=0)
+    batches = [b for _ in range(3) for b in loader]  # three epochs of the three photos
+    batch = {k: torch.cat([b[k] for b in batches]) for k in ('gt', 'lq', 'source', 'seed')}
+    assert batch['gt'].shape == (9, 3, 32, 32) and batch['lq'].shape == (9, 3, 8, 8)
     assert batch['lq'].device.type == 'cpu' and batch['lq'].dtype == torch.float32
-    assert 0 <= batch['lq'].min() and batch['lq'].max() <= 1
-    assert batch['source'].tolist() == [0, 0]
+    assert set(batch['source'].tolist()) == {0, 1}  # both sources occur
+    reference = Degrader(**opt['degradation'], scale=4)
+    seeds = batch['seed'].tolist()
+    assert len(set(seeds)) == 9  # new degradations every epoch, not the same seeds again
+    assert torch.equal(reference.choose(seeds), batch['source'])
+    torch.testing.assert_close(reference(batch['gt'], seeds)['lq'], batch['lq'], atol=1e-5, rtol=0)
+    alone = Degrader([opt['degradation']['recon'][0]], color_correct='lab-stats', scale=4)(batch['gt'], seeds)['lq']
+    assert not torch.allclose(alone, batch['lq'], atol=1e-3)  # a source mix-up would show
 
 
 def model_opt(tmp_path, recon):
@@ -62,11 +70,12 @@ def test_model_degrades_batches_on_its_device_and_dumps_pairs(tmp_path, tiny_rec
     assert torch.equal(model.lq, lq)
 
 
-def hat_option(workdir, name, force):
-    """Writes a copy of options/<name>.yml with tiny HAT dimensions and local paths; returns its path."""
+def tiny_option(workdir, name, force):
+    """Writes a copy of options/<name>.yml with tiny network dimensions and ``force``d keys; returns its path."""
+    from test_finetune_options import TINY
     with open(workdir / 'options' / f'{name}.yml') as f:
         opt = yaml.safe_load(f)
-    opt['network_g'].update(TINY_HAT)
+    opt['network_g'].update(TINY[opt['network_g']['type']])
     for key, value in force.items():
         section, _, leaf = key.rpartition(':')
         target = opt
@@ -84,28 +93,41 @@ def save_random_pretrained(workdir, option):
     opt = yaml.safe_load(option.read_text())
     path = workdir / opt['path']['pretrain_network_g']
     path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
     torch.save({'params_ema': build_network(opt['network_g']).state_dict()}, path)
+    return path
 
 
-def tiny_otf_option(workdir, recon, iters, val_freq):
-    """The HAT on-the-fly option, tiny, on the sample pairs with ``recon``, and its stand-in pretrained weights."""
+def tiny_otf_option(workdir, recon, iters, val_freq, name='finetune_hat_vqvae2_otf'):
+    """An on-the-fly option, tiny, on the sample pairs with ``recon``, and its stand-in pretrained weights."""
     shutil.copy(recon, workdir / 'recon.pth')
-    option = hat_option(workdir, 'finetune_hat_vqvae2_otf', {
+    option = tiny_option(workdir, name, {
         'datasets:train:dataroot_gt': 'datasets/sample/gt', 'datasets:train:gt_size': 32,
         'datasets:train:batch_size_per_gpu': 1, 'datasets:train:num_worker_per_gpu': 0,
         'datasets:val:dataroot_gt': 'datasets/sample/gt', 'datasets:val:dataroot_lq': 'datasets/sample/lq',
         'degradation:recon': ['recon.pth'], 'train:total_iter': iters, 'val:val_freq': val_freq,
-        'logger:save_checkpoint_freq': iters, 'logger:use_tb_logger': False, 'save_lq_every': iters})
-    save_random_pretrained(workdir, option)
-    return option
+        'logger:save_checkpoint_freq': iters, 'logger:print_freq': 1, 'logger:use_tb_logger': False,
+        'save_lq_every': iters})
+    return option, save_random_pretrained(workdir, option)
 
 
-def test_hat_otf_option_fine_tunes_three_iterations(workdir, run_py, tiny_recon):
-    option = tiny_otf_option(workdir, tiny_recon, iters=3, val_freq=3)
-    run_py(['train.py', '-opt', option], cwd=workdir)
-    root = workdir / 'experiments' / 'finetune_HAT_SRx4_VQVAE2_ep8_otf'
-    assert os.path.isfile(root / 'models' / 'net_g_3.pth')
-    assert os.path.isfile(root / 'visualization' / 'train_lq' / '3.png')
+@pytest.mark.parametrize('name', ['finetune_hat_vqvae2_otf', 'finetune_edsr_vqvae2_otf', 'finetune_swinir_vqvae2_otf',
+                                  'finetune_esrgan_vqvae2_otf'])
+def test_otf_option_fine_tunes_two_iterations_on_degraded_lq(workdir, run_py, tiny_recon, name):
+    """Each shipped on-the-fly option, tiny, through train.py: it loads the pretrained weights, trains them on
+    lq that the degradation changed, validates, and dumps the pairs it trained on."""
+    option, pretrained = tiny_otf_option(workdir, tiny_recon, iters=2, val_freq=2, name=name)
+    proc = run_py(['train.py', '-opt', option], cwd=workdir)
+    log = proc.stdout + proc.stderr
+    assert os.path.basename(pretrained) in log and 'l_pix' in log and '# psnr' in log
+    root = workdir / 'experiments' / yaml.safe_load(option.read_text())['name']
+    start = torch.load(pretrained, weights_only=True)['params_ema']
+    trained = torch.load(root / 'models' / 'net_g_2.pth', weights_only=True)['params']
+    assert trained.keys() == start.keys()
+    assert any(not torch.equal(trained[k], start[k]) for k in start)  # the weights moved
+    grid = cv2.imread(str(root / 'visualization' / 'train_lq' / '2.png'))  # gt | bicubic | degraded, 128² cells
+    bicubic, degraded = grid[20:148, 130:258], grid[20:148, 260:388]  # below the 20-pixel label band
+    assert np.abs(bicubic.astype(int) - degraded).mean() > 1  # the model trained on degraded, not bicubic, lq
 
 
 def test_hat_lmdb_option_fine_tunes_three_iterations(workdir, run_py, sample_pairs):
@@ -114,7 +136,7 @@ def test_hat_lmdb_option_fine_tunes_three_iterations(workdir, run_py, sample_pai
     for sub in ('gt', 'lq'):
         make_lmdb_from_imgs(str(sample_pairs / sub), str(workdir / f'{sub}.lmdb'), names, [n[:-4] for n in names],
                             map_size=1 << 24)
-    option = hat_option(workdir, 'finetune_hat_vqvae2', {
+    option = tiny_option(workdir, 'finetune_hat_vqvae2', {
         'datasets:train:dataroot_gt': 'gt.lmdb', 'datasets:train:dataroot_lq': 'lq.lmdb',
         'datasets:train:gt_size': 32, 'datasets:train:batch_size_per_gpu': 1,
         'datasets:train:num_worker_per_gpu': 0, 'datasets:val:dataroot_gt': 'datasets/sample/gt',
@@ -152,7 +174,7 @@ def test_realesrgan_mixes_in_per_sample(tmp_path, sample_pairs, tiny_recon):
 @pytest.mark.skipif(shutil.which('torchrun') is None, reason='torchrun not on PATH')
 def test_hat_otf_option_under_torchrun(workdir, run_py, tiny_recon):
     """UndertrainedSRModel under --launcher pytorch: two CPU processes (gloo) each degrade their own batch."""
-    option = tiny_otf_option(workdir, tiny_recon, iters=2, val_freq=100)
+    option, _ = tiny_otf_option(workdir, tiny_recon, iters=2, val_freq=100)
     proc = run_py(['--nproc_per_node', '2', '--master_port', '29653', 'train.py', '-opt', option, '--launcher',
                    'pytorch'], cwd=workdir, executable=(shutil.which('torchrun'), ))
     assert 'World size (gpu number): 2' in proc.stdout + proc.stderr

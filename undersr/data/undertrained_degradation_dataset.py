@@ -1,9 +1,8 @@
 """On-the-fly undertrained degradation inside DataLoader workers (CPU): fresh degraded LR every epoch."""
-import random
-
 from undersr.data.recon_image_dataset import ReconImageDataset
 from undersr.degrade import Degrader
 
+import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
@@ -12,9 +11,12 @@ class UndertrainedDegradationDataset(ReconImageDataset):
     """HR crops paired with LR made by :class:`undersr.degrade.Degrader` in the worker that loads them.
 
     Each item is ``{'gt': (3, gt_size, gt_size), 'lq': (3, gt_size/scale, gt_size/scale), 'gt_path', 'lq_path',
-    'source'}`` (RGB in [0, 1]; ``source`` is the index of the reconstruction checkpoint used). Each call draws a
-    new seed from Python's ``random`` (seeded per worker by BasicSR), so every epoch sees new degradations and a run
-    with the same ``manual_seed`` repeats itself.
+    'source', 'seed'}`` (RGB in [0, 1]; ``source`` is the index of the reconstruction checkpoint used, ``seed`` the
+    sample's seed: ``Degrader(...)(gt[None], [seed])`` gives the same ``lq``). Each call draws a new seed from
+    torch's generator, which PyTorch's DataLoader seeds in every worker from a base seed that it draws anew each
+    epoch (from the main process's generator, which BasicSR seeds with ``manual_seed``). So every epoch sees new
+    degradations, and a run with the same ``manual_seed`` repeats itself. (Python's ``random``, which BasicSR
+    re-seeds identically in every epoch's new workers, would repeat the same seeds each epoch.)
 
     Args:
         opt (dict): Everything :class:`ReconImageDataset` takes (``dataroot_gt``, ``gt_size``, flips, ``skip_bad``),
@@ -36,6 +38,7 @@ class UndertrainedDegradationDataset(ReconImageDataset):
             self.degrader = Degrader(**self.degradation_opt, scale=self.scale, device='cpu')
         gt = item['gt']
         gt = gt[:, :gt.shape[1] // self.scale * self.scale, :gt.shape[2] // self.scale * self.scale]
-        out = self.degrader(gt[None], [random.getrandbits(63)])
-        item.update(gt=gt, lq=out['lq'][0], lq_path=item['gt_path'], source=int(out['source'][0]))
+        seed = int(torch.randint(2**62, ()))
+        out = self.degrader(gt[None], [seed])
+        item.update(gt=gt, lq=out['lq'][0], lq_path=item['gt_path'], source=int(out['source'][0]), seed=seed)
         return item
