@@ -523,7 +523,7 @@ def check_out(out):
 
 def checkpoint_ids(paths):
     """Path and SHA-256 of each checkpoint: how a changed checkpoint is recognised."""
-    from undersr.checkpoint import missing_file_message
+    from undersr.weights import missing_file_message
 
     ids = []
     for path in paths:
