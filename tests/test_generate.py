@@ -15,6 +15,7 @@ from undersr import cli
 from undersr import generate as gen
 from undersr.checkpoint import save_reconstruction
 from undersr.degrade import Degrader
+from undersr.generate import staging, writers
 from undersr.sample_data import load
 
 import cv2
@@ -88,7 +89,7 @@ def run_cli(args, crash_at=None, executable=None):
     """Runs ``python -m undersr.generate`` (or torchrun) in a subprocess; returns the CompletedProcess."""
     env = cli_env()
     if crash_at:
-        env[gen.CRASH_ENV] = crash_at
+        env[staging.CRASH_ENV] = crash_at
     command = executable or [sys.executable, '-m', 'undersr.generate']
     return subprocess.run([*command, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
 
@@ -175,7 +176,7 @@ def test_lmdb_map_grows_when_full(tmp_path):
         path = tmp_path / f'{i}.png'
         path.write_bytes(os.urandom(50_000))
         files.append((f'k{i}', str(path), (1, 1, 3)))
-    gen.write_lmdb(str(tmp_path / 'x.lmdb'), files, map_size=64 << 10)
+    writers.write_lmdb(str(tmp_path / 'x.lmdb'), files, map_size=64 << 10)
     assert lmdb_items(tmp_path / 'x.lmdb') == {k: open(f, 'rb').read() for k, f, _ in files}
 
 
@@ -381,7 +382,7 @@ def test_user_errors_stop_early_with_a_message(tmp_path, hr12, ckpts, capsys):
 
 def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, ckpts, monkeypatch, capsys):
     args = ['--hr', hr12, '--recon', ckpts['a'], '--workers', 0, '--batch-size', 1, '--delta-e-every', 3]
-    real, calls = gen.write_atomic, []
+    real, calls = staging.write_atomic, []
 
     def full_after_two_chunks(path, data):
         calls.append(path)
@@ -389,7 +390,7 @@ def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, c
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         real(path, data)
 
-    monkeypatch.setattr(gen, 'write_atomic', full_after_two_chunks)
+    monkeypatch.setattr(staging, 'write_atomic', full_after_two_chunks)
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as info:
         generate(*args, '--out', out)
@@ -399,7 +400,7 @@ def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, c
 
     assert 'unfinished run with other arguments' in str(pytest.raises(
         SystemExit, generate, *args, '--out', out, '--scale', 2).value.code)
-    monkeypatch.setattr(gen, 'write_atomic', real)
+    monkeypatch.setattr(staging, 'write_atomic', real)
     capsys.readouterr()
     generate(*args, '--out', out)
     assert '10 samples computed here' in capsys.readouterr().out

@@ -16,3 +16,9 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_atomic(path, data):
+    """Writes the bytes ``data`` to ``path`` through :func:`atomic_path`; raises ``OSError``."""
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data)
