@@ -180,6 +180,41 @@ def test_lmdb_map_grows_when_full(tmp_path):
     assert lmdb_items(tmp_path / 'x.lmdb') == {k: open(f, 'rb').read() for k, f, _ in files}
 
 
+def test_every_rename_follows_an_fsync_of_its_source_and_precedes_one_of_its_folder(tmp_path, hr12, ckpts,
+                                                                                   monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(('fsync', os.readlink(f'/proc/self/fd/{fd}')))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(('replace', os.path.realpath(src), os.path.realpath(os.path.dirname(dst))))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(os, 'replace', replace)
+    args = ['--hr', hr12, '--recon', ckpts['a'], '--workers', 0, '--batch-size', 5, '--delta-e-every', 0]
+    for fmt in ('folder', 'lmdb'):
+        out = tmp_path / fmt
+        events.clear()
+        generate(*args, '--format', fmt, '--out', out)
+        renames = [i for i, event in enumerate(events) if event[0] == 'replace']
+        # args.json, 12 x (HR, LR) PNGs, 3 chunk records, [2 meta_info.txt], 2 final outputs, manifest.json
+        assert len(renames) == 1 + 24 + 3 + (2 if fmt == 'lmdb' else 0) + 2 + 1, events
+        for i in renames:  # one writer thread: nothing else fsyncs or renames between these events
+            _, src, folder = events[i]
+            assert ('fsync', src) in events[:i] and events[i + 1] == ('fsync', folder), events[i - 1:i + 2]
+        assert events[renames[-2] + 1] == ('fsync', str(out.resolve()))  # the final outputs are in place
+
+    monkeypatch.setenv('UNDERSR_FSYNC', '0')  # benchmarks only
+    events.clear()
+    generate(*args, '--format', 'folder', '--out', tmp_path / 'unsynced')
+    assert events and not [e for e in events if e[0] == 'fsync']
+    assert snapshot(tmp_path / 'unsynced') == snapshot(tmp_path / 'folder')
+
+
 # ---------------------------------------------------------------------------------- determinism across runs
 
 @pytest.fixture(scope='module')

@@ -18,6 +18,7 @@ from os import path as osp
 from undersr.basicsr_fixes import destroy_dist, init_dist
 from undersr.degrade import Degrader
 from undersr.device import resolve_device
+from undersr.fileio import durable_makedirs
 from undersr.generate.compute import compute_chunk
 from undersr.generate.errors import GenerateError
 from undersr.generate.reader import ChunkReader, prefetch
@@ -128,7 +129,7 @@ def _already_done(out, staging, rank):
 def _start_staging(out, staging, spec, state):
     """Creates ``.staging/chunks`` and records the arguments of a new run (rank 0 only)."""
     try:
-        os.makedirs(osp.join(staging.root, 'chunks'), exist_ok=True)
+        durable_makedirs(osp.join(staging.root, 'chunks'))
     except OSError as err:
         raise GenerateError(f'--out {out} cannot be created: {err}') from err
     if state == 'new' or not osp.isfile(staging.args_file):

@@ -10,7 +10,7 @@ import signal
 from os import path as osp
 
 from undersr.degrade import file_sha256
-from undersr.fileio import write_atomic
+from undersr.fileio import durable_makedirs, write_atomic
 from undersr.generate.errors import GenerateError, WriteError
 
 import cv2
@@ -89,7 +89,7 @@ class Staging:
         shutil.rmtree(folder, ignore_errors=True)  # leftovers of a killed attempt
         try:
             for kind in ('gt', 'lq'):
-                os.makedirs(osp.join(folder, kind))
+                durable_makedirs(osp.join(folder, kind))
         except OSError as err:
             raise WriteError(folder, err, self.root) from err
         for key, gt, lq in pairs:

@@ -7,7 +7,7 @@ import os
 import shutil
 from os import path as osp
 
-from undersr.fileio import write_atomic
+from undersr.fileio import durable_makedirs, fsync, fsync_dir, fsync_enabled, write_atomic
 from undersr.generate.errors import GenerateError, WriteError
 from undersr.generate.staging import FINAL_OUTPUTS, MANIFEST, PNG_COMPRESSION, crash_point, json_bytes
 
@@ -22,12 +22,16 @@ def write_lmdb(path, entries, map_size=None):
         entries (list[tuple[str, str, tuple]]): ``(key, png_file, (h, w, c))``.
         map_size (int | None): Initial LMDB map size; default twice the bytes plus 16 MiB. Doubled whenever
             LMDB reports ``MapFullError``.
+
+    The transactions are not synced one by one; the finished LMDB is synced once (and ``meta_info.txt`` is
+    written atomically), so both files are on the disk when this returns.
     """
     import lmdb
 
     total = sum(osp.getsize(f) for _, f, _ in entries)
     map_size = map_size or 2 * total + (16 << 20)
-    env = lmdb.open(path, map_size=map_size, lock=False)  # we are the only user until it is moved into place
+    # lock=False: we are the only user until it is moved into place
+    env = lmdb.open(path, map_size=map_size, lock=False, sync=False, metasync=False)
     try:
         done = 0
         while done < len(entries):
@@ -42,6 +46,8 @@ def write_lmdb(path, entries, map_size=None):
                 env.set_mapsize(map_size)
                 continue
             done += len(batch)
+        if fsync_enabled():
+            env.sync(True)
     finally:
         env.close()
     lines = ''.join(f'{key}.png ({h},{w},{c}) {PNG_COMPRESSION}\n' for key, _, (h, w, c) in entries)
@@ -50,6 +56,8 @@ def write_lmdb(path, entries, map_size=None):
 
 def write_folder(path, entries):
     """Writes a folder of PNGs named ``<key>.png``: hard links to the staged files where possible, else copies.
+
+    The staged files are on the disk already; copies and the folder's entries are fsync'ed here.
 
     Args:
         path (str): New folder (must not exist).
@@ -62,6 +70,8 @@ def write_folder(path, entries):
             os.link(file, target)
         except OSError:
             shutil.copyfile(file, target)
+            fsync(target)
+    fsync_dir(path)
 
 
 def collect_samples(staging, num_chunks):
@@ -100,6 +110,8 @@ def staged_entries(staging, samples, scale):
 def build_outputs(out, staging, fmt, files):
     """Builds the ``fmt`` outputs in ``.staging/final`` from scratch, then moves them into ``out``.
 
+    The outputs are on the disk before they are moved, and ``out`` is fsync'ed after each move.
+
     Raises:
         WriteError: Writing failed (e.g. a full disk); the staged chunks are kept.
     """
@@ -110,7 +122,7 @@ def build_outputs(out, staging, fmt, files):
     names = FINAL_OUTPUTS[fmt]
     write = write_folder if fmt == 'folder' else write_lmdb
     try:
-        os.makedirs(build)
+        durable_makedirs(build)
         for kind, name in zip(('gt', 'lq'), names):
             write(osp.join(build, name), files[kind])
         for name in names:
@@ -118,6 +130,7 @@ def build_outputs(out, staging, fmt, files):
             if osp.isdir(final):
                 shutil.rmtree(final)
             os.replace(osp.join(build, name), final)
+            fsync_dir(out)
             crash_point('finalize')
     except OSError as err:
         raise WriteError(getattr(err, 'filename', None) or out, err, staging.root) from err
