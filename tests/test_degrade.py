@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from basicsr.utils.matlab_functions import imresize
+from conftest import TINY_VQVAE2
 
 
 def hr_batch(n=3, size=64):
@@ -22,19 +23,40 @@ def test_clean_lr_is_matlab_bicubic_and_shapes(tiny_recon):
     assert diff <= 1 / 255
 
 
-def test_same_seed_same_output_and_samples_are_independent_of_the_batch(tiny_recon):
-    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[1, 3], scale=4)
-    hr = hr_batch()
-    first = degrader(hr, seeds=[7, 8, 9])
-    again = degrader(hr, seeds=[7, 8, 9])
+@pytest.fixture(scope='module')
+def two_recons(tmp_path_factory, tiny_recon):
+    """``tiny_recon`` and a second tiny VQ-VAE-2 with other random weights (so other outputs)."""
+    import undersr.archs  # noqa: F401
+    from undersr.checkpoint import save_reconstruction
+
+    from basicsr.utils.registry import ARCH_REGISTRY
+    torch.manual_seed(1)
+    options = {k: v for k, v in TINY_VQVAE2.items() if k != 'type'}
+    other = tmp_path_factory.mktemp('recon_b') / 'net_g_ep2.pth'
+    save_reconstruction(str(other), ARCH_REGISTRY.get('VQVAE2')(**options), TINY_VQVAE2, epoch=2, iteration=20)
+    return [str(tiny_recon), str(other)]
+
+
+def test_mixed_sources_each_sample_is_its_own_checkpoint_and_independent_of_the_batch(two_recons):
+    degrader = Degrader(two_recons, weights=[1, 3], scale=4)
+    hr = hr_batch(4)
+    seeds = [7, 8, 9, 10]
+    first = degrader(hr, seeds)
+    assert sorted(set(first['source'].tolist())) == [0, 1], first['source']  # both sources occur
+    again = degrader(hr, seeds)
     assert torch.equal(first['lq'], again['lq']) and torch.equal(first['source'], again['source'])
+
+    singles = [Degrader([path], scale=4)(hr, seeds)['lq'] for path in two_recons]
+    assert (singles[0] - singles[1]).abs().amax(dim=(1, 2, 3)).min() > 0.05  # other weights, other outputs
+    for i, source in enumerate(first['source'].tolist()):
+        torch.testing.assert_close(first['lq'][i], singles[source][i], atol=1e-5, rtol=0)
     alone = degrader(hr[1:2], seeds=[8])
     torch.testing.assert_close(alone['lq'][0], first['lq'][1], atol=1e-5, rtol=0)
     assert alone['source'][0] == first['source'][1]
 
 
-def test_source_choice_follows_weights(tiny_recon):
-    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[3, 1], scale=4)
+def test_source_choice_follows_weights(two_recons):
+    degrader = Degrader(two_recons, weights=[3, 1], scale=4)
     fraction = (degrader.choose(range(2000)) == 0).float().mean().item()
     assert abs(fraction - 0.75) < 0.04
 

@@ -1,6 +1,7 @@
 """``undersr generate``: BasicSR-readable outputs, determinism across resumption and processes, bad inputs."""
 import errno
 import gc
+import hashlib
 import json
 import os
 import re
@@ -125,6 +126,11 @@ def decode(data):
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
+def hr_tensor(bgr):
+    """(H, W, 3) uint8 BGR → (1, 3, H, W) RGB float in [0, 1], as the Degrader takes it."""
+    return torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+
+
 # --------------------------------------------------------------------------------------- outputs and BasicSR
 
 def test_lmdb_and_folder_outputs_are_the_same_pairs_for_basicsr(tmp_path, hr12, ckpts):
@@ -165,8 +171,7 @@ def test_lmdb_and_folder_outputs_are_the_same_pairs_for_basicsr(tmp_path, hr12, 
     hr_bgr = cv2.imread(str(hr12 / record['source_file']))
     stored = from_lmdb.file_client  # the LMDBs are open in BasicSR's client now; LMDB allows one per process
     assert np.array_equal(decode(stored.get(record['key'], 'gt')), hr_bgr)
-    hr = torch.from_numpy(hr_bgr[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
-    expected = gen.to_bgr_uint8(Degrader([ckpts['a']])(hr, [record['seed']])['lq'])[0]
+    expected = gen.to_bgr_uint8(Degrader([ckpts['a']])(hr_tensor(hr_bgr), [record['seed']])['lq'])[0]
     assert np.array_equal(decode(stored.get(record['key'], 'lq')), expected)
 
 
@@ -282,6 +287,20 @@ def test_crash_while_staging_and_while_finalising_then_rerun_is_byte_identical(t
     assert snapshot(out) == expected  # data.mdb, meta_info.txt and manifest.json
 
 
+def digests(files):
+    """SHA-256 of each file of a :func:`snapshot`."""
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
+def test_other_thread_counts_in_process_give_the_same_bytes(tmp_path, reference, monkeypatch):
+    args, expected = reference  # a subprocess with one decode thread
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # torch's own threads stay as they were (one): not under test
+    assert len(expected) == 5  # gt and lq data.mdb and meta_info.txt, manifest.json
+    for workers in (0, 3):  # inline decoding with one writer thread; three decode and three writer threads
+        generate(*args, '--workers', workers, '--out', tmp_path / f'w{workers}')
+        assert digests(snapshot(tmp_path / f'w{workers}')) == digests(expected), workers
+
+
 @pytest.mark.skipif(TORCHRUN is None, reason='torchrun not found')
 def test_two_processes_under_torchrun_equal_one(tmp_path, reference):
     args, expected = reference
@@ -307,21 +326,34 @@ def test_same_seed_same_output_other_seed_other_crops(tmp_path, hr12, ckpts):
 
 # ------------------------------------------------------------------------------------------ sources, colour
 
-def test_source_choice_follows_weights(tmp_path, hr12, ckpts):
+def test_source_choice_follows_weights(ckpts):
     degrader = Degrader([ckpts['a'], ckpts['b']], [3, 1])
     seeds = [gen.sample_seed(0, f'img{i}.png', 0) for i in range(2000)]
     fraction = (degrader.choose(seeds) == 0).float().mean().item()
     assert abs(fraction - 0.75) < 0.03, fraction
 
+
+def test_mixed_sources_each_lr_is_its_recorded_checkpoint_applied_to_its_hr(tmp_path, hr12, ckpts):
+    out = tmp_path / 'o'
     generate('--hr', hr12, '--recon', ckpts['a'], '--recon', ckpts['b'], '--recon-weights', 1, 1, '--workers', 0,
-             '--crop', 16, '--crops-per-image', 4, '--out', tmp_path / 'o', '--delta-e-every', 0)
-    samples = manifest(tmp_path / 'o')['samples']
-    assert {s['recon'] for s in samples} == {'VQVAE@ep2', 'VQVAE@ep3'}
-    uniform = Degrader([ckpts['a'], ckpts['b']], [1, 1])
-    assert [s['recon_index'] for s in samples] == uniform.choose([s['seed'] for s in samples]).tolist()
-    m = manifest(tmp_path / 'o')
+             '--crop', 16, '--crops-per-image', 4, '--format', 'folder', '--out', out, '--delta-e-every', 0)
+    m = manifest(out)
     assert [c['name'] for c in m['checkpoints']] == ['VQVAE@ep2', 'VQVAE@ep3'] and m['weights'] == [1.0, 1.0]
-    assert all(len(c['sha256']) == 64 for c in m['checkpoints']) and 'delta_e' not in samples[0]
+    assert [c['path'] for c in m['checkpoints']] == [ckpts['a'], ckpts['b']]
+    assert all(len(c['sha256']) == 64 for c in m['checkpoints']) and 'delta_e' not in m['samples'][0]
+    used = [s['recon_index'] for s in m['samples']]
+    assert len(used) == 48 and min(used.count(0), used.count(1)) >= 10, used  # both sources occur
+
+    singles = [Degrader([c['path']]) for c in m['checkpoints']]
+    for sample in m['samples']:
+        top, left, h, w = sample['crop_box']
+        hr = cv2.imread(str(hr12 / sample['source_file']))[top:top + h, left:left + w]
+        assert np.array_equal(cv2.imread(str(out / 'gt' / f'{sample["key"]}.png')), hr)
+        lq = [gen.to_bgr_uint8(single(hr_tensor(hr), [sample['seed']])['lq'])[0] for single in singles]
+        assert np.abs(lq[0].astype(int) - lq[1]).max() > 8  # the checkpoints differ: a mix-up cannot pass
+        assert sample['recon'] == m['checkpoints'][sample['recon_index']]['name']
+        stored = cv2.imread(str(out / 'lq' / f'{sample["key"]}.png'))
+        assert np.array_equal(stored, lq[sample['recon_index']]), sample
 
 
 def test_lab_stats_lowers_delta_e_of_a_tinting_network(tmp_path, hr12, ckpts, capsys):
