@@ -185,6 +185,7 @@ def test_lmdb_map_grows_when_full(tmp_path):
     assert lmdb_items(tmp_path / 'x.lmdb') == {k: open(f, 'rb').read() for k, f, _ in files}
 
 
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd'), reason='names open files through /proc (Linux)')
 def test_every_rename_follows_an_fsync_of_its_source_and_precedes_one_of_its_folder(tmp_path, hr12, ckpts,
                                                                                    monkeypatch):
     events = []
@@ -343,6 +344,7 @@ def test_mixed_sources_each_lr_is_its_recorded_checkpoint_applied_to_its_hr(tmp_
     assert all(len(c['sha256']) == 64 for c in m['checkpoints']) and 'delta_e' not in m['samples'][0]
     used = [s['recon_index'] for s in m['samples']]
     assert len(used) == 48 and min(used.count(0), used.count(1)) >= 10, used  # both sources occur
+    assert used == Degrader([ckpts['a'], ckpts['b']], [1, 1]).choose([s['seed'] for s in m['samples']]).tolist()
 
     singles = [Degrader([c['path']]) for c in m['checkpoints']]
     for sample in m['samples']:

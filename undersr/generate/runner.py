@@ -22,7 +22,7 @@ from undersr.fileio import durable_makedirs
 from undersr.generate.compute import compute_chunk
 from undersr.generate.errors import GenerateError
 from undersr.generate.reader import ChunkReader, prefetch
-from undersr.generate.samples import build_slots, chunk_slots, open_source
+from undersr.generate.samples import build_slots, chunk_slots, count_chunks, open_source
 from undersr.generate.staging import MANIFEST, Staging, check_out, inspect_out, json_bytes, output_spec, read_json
 from undersr.generate.writers import finalise, summary_line
 
@@ -110,7 +110,7 @@ def _run(args, proc):
     proc.barrier()
     if proc.rank != 0:
         return None
-    manifest = finalise(args.out, staging, spec, degrader, num_chunks=-(-len(slots) // args.batch_size))
+    manifest = finalise(args.out, staging, spec, degrader, count_chunks(slots, args.batch_size))
     rate = f'; {made} samples computed here in {elapsed:.1f} s ({made / max(elapsed, 1e-9):.1f} img/s)'
     print(summary_line(args.out, manifest, rate))
     return manifest
@@ -207,8 +207,8 @@ def compute_chunks(args, proc, source, slots, staging, degrader):
     """
     from tqdm import tqdm
 
-    num_chunks = -(-len(slots) // args.batch_size)
-    todo = [k for k in range(proc.rank, num_chunks, proc.world) if not osp.isfile(staging.record_file(k))]
+    todo = [k for k in range(proc.rank, count_chunks(slots, args.batch_size), proc.world)
+            if not osp.isfile(staging.record_file(k))]
     reader = ChunkReader(source, todo, slots, args.batch_size, args.crop, args.scale, args.seed)
     bar = tqdm(total=sum(len(chunk_slots(slots, k, args.batch_size)) for k in todo), unit='img',
                desc=f'generate (rank 0 of {proc.world})' if proc.world > 1 else 'generate',

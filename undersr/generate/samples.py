@@ -86,6 +86,11 @@ def build_slots(source, crop, crops_per_image):
     return slots
 
 
+def count_chunks(slots, batch_size):
+    """The number of chunks of ``batch_size`` consecutive slots (the last may be shorter)."""
+    return -(-len(slots) // batch_size)
+
+
 def chunk_slots(slots, chunk, batch_size):
     """The slots of chunk ``chunk``: ``batch_size`` consecutive slots (fewer in the last chunk)."""
     return slots[chunk * batch_size:(chunk + 1) * batch_size]
