@@ -57,28 +57,26 @@ TINY_VQVAE2 = {'type': 'VQVAE2', 'hidden_channels': 16, 'res_channels': 8, 'num_
                'embedding_dim': 8}
 
 
-@pytest.fixture(scope='session')
-def tiny_recon(tmp_path_factory):
-    """A self-describing checkpoint of an (untrained) tiny VQ-VAE-2, as ReconstructionModel writes them."""
+def save_tiny_recon(folder, seed, epoch):
+    """An (untrained) tiny VQ-VAE-2 with the weights of ``seed``, saved as ReconstructionModel saves epoch ``epoch``."""
     from undersr.archs.recon_base import save_reconstruction
 
     from basicsr.utils.registry import ARCH_REGISTRY
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     opt = dict(TINY_VQVAE2)
     net = ARCH_REGISTRY.get(opt.pop('type'))(**opt)
-    path = tmp_path_factory.mktemp('recon') / 'net_g_ep1.pth'
-    save_reconstruction(str(path), net, TINY_VQVAE2, epoch=1, iteration=10)
+    path = folder / f'net_g_ep{epoch}.pth'
+    save_reconstruction(str(path), net, TINY_VQVAE2, epoch=epoch, iteration=10 * epoch)
     return path
 
 
 @pytest.fixture(scope='session')
-def tiny_recon_b(tmp_path_factory, tiny_recon):
-    """A second tiny VQ-VAE-2 checkpoint whose reconstructions differ from :func:`tiny_recon`'s (other weights)."""
-    from undersr.archs.recon_base import load_reconstruction, save_reconstruction
-    torch.manual_seed(1)
-    net, _ = load_reconstruction(str(tiny_recon))
-    for p in net.parameters():
-        p.data += 0.05 * torch.randn_like(p)
-    path = tmp_path_factory.mktemp('recon_b') / 'net_g_ep2.pth'
-    save_reconstruction(str(path), net, TINY_VQVAE2, epoch=2, iteration=20)
-    return path
+def tiny_recon(tmp_path_factory):
+    """A self-describing checkpoint of an (untrained) tiny VQ-VAE-2, as ReconstructionModel writes them."""
+    return save_tiny_recon(tmp_path_factory.mktemp('recon'), seed=0, epoch=1)
+
+
+@pytest.fixture(scope='session')
+def tiny_recon_b(tmp_path_factory):
+    """A second tiny VQ-VAE-2 checkpoint with other random weights, so other reconstructions than ``tiny_recon``."""
+    return save_tiny_recon(tmp_path_factory.mktemp('recon_b'), seed=1, epoch=2)

@@ -22,19 +22,32 @@ def test_clean_lr_is_matlab_bicubic_and_shapes(tiny_recon):
     assert diff <= 1 / 255
 
 
-def test_same_seed_same_output_and_samples_are_independent_of_the_batch(tiny_recon):
-    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[1, 3], scale=4)
-    hr = hr_batch()
-    first = degrader(hr, seeds=[7, 8, 9])
-    again = degrader(hr, seeds=[7, 8, 9])
+@pytest.fixture
+def two_recons(tiny_recon, tiny_recon_b):
+    """Two tiny VQ-VAE-2 checkpoints with different weights (so different outputs)."""
+    return [str(tiny_recon), str(tiny_recon_b)]
+
+
+def test_mixed_sources_each_sample_is_its_own_checkpoint_and_independent_of_the_batch(two_recons):
+    degrader = Degrader(two_recons, weights=[1, 3], scale=4)
+    hr = hr_batch(4)
+    seeds = [7, 8, 9, 10]
+    first = degrader(hr, seeds)
+    assert sorted(set(first['source'].tolist())) == [0, 1], first['source']  # both sources occur
+    again = degrader(hr, seeds)
     assert torch.equal(first['lq'], again['lq']) and torch.equal(first['source'], again['source'])
+
+    singles = [Degrader([path], scale=4)(hr, seeds)['lq'] for path in two_recons]
+    assert (singles[0] - singles[1]).abs().amax(dim=(1, 2, 3)).min() > 0.05  # other weights, other outputs
+    for i, source in enumerate(first['source'].tolist()):
+        torch.testing.assert_close(first['lq'][i], singles[source][i], atol=1e-5, rtol=0)
     alone = degrader(hr[1:2], seeds=[8])
     torch.testing.assert_close(alone['lq'][0], first['lq'][1], atol=1e-5, rtol=0)
     assert alone['source'][0] == first['source'][1]
 
 
-def test_source_choice_follows_weights(tiny_recon):
-    degrader = Degrader([str(tiny_recon), str(tiny_recon)], weights=[3, 1], scale=4)
+def test_source_choice_follows_weights(two_recons):
+    degrader = Degrader(two_recons, weights=[3, 1], scale=4)
     fraction = (degrader.choose(range(2000)) == 0).float().mean().item()
     assert abs(fraction - 0.75) < 0.04
 

@@ -1,6 +1,7 @@
 """``undersr generate``: BasicSR-readable outputs, determinism across resumption and processes, bad inputs."""
 import errno
 import gc
+import hashlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from undersr import cli
 from undersr import generate as gen
 from undersr.archs.recon_base import save_reconstruction
 from undersr.degrade import Degrader
+from undersr.generate import staging, writers
 from undersr.sample_data import load
 
 import cv2
@@ -86,7 +88,7 @@ def run_cli(args, crash_at=None, executable=None):
     """Runs ``python -m undersr.generate`` (or torchrun) in a subprocess; returns the CompletedProcess."""
     env = cli_env()
     if crash_at:
-        env[gen.CRASH_ENV] = crash_at
+        env[staging.CRASH_ENV] = crash_at
     command = executable or [sys.executable, '-m', 'undersr.generate']
     return subprocess.run([*command, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
 
@@ -120,6 +122,11 @@ def manifest(out):
 
 def decode(data):
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def hr_tensor(bgr):
+    """(H, W, 3) uint8 BGR → (1, 3, H, W) RGB float in [0, 1], as the Degrader takes it."""
+    return torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
 
 
 # --------------------------------------------------------------------------------------- outputs and BasicSR
@@ -162,8 +169,7 @@ def test_lmdb_and_folder_outputs_are_the_same_pairs_for_basicsr(tmp_path, hr12, 
     hr_bgr = cv2.imread(str(hr12 / record['source_file']))
     stored = from_lmdb.file_client  # the LMDBs are open in BasicSR's client now; LMDB allows one per process
     assert np.array_equal(decode(stored.get(record['key'], 'gt')), hr_bgr)
-    hr = torch.from_numpy(hr_bgr[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
-    expected = gen.to_bgr_uint8(Degrader([ckpts['a']])(hr, [record['seed']])['lq'])[0]
+    expected = gen.to_bgr_uint8(Degrader([ckpts['a']])(hr_tensor(hr_bgr), [record['seed']])['lq'])[0]
     assert np.array_equal(decode(stored.get(record['key'], 'lq')), expected)
 
 
@@ -173,8 +179,44 @@ def test_lmdb_map_grows_when_full(tmp_path):
         path = tmp_path / f'{i}.png'
         path.write_bytes(os.urandom(50_000))
         files.append((f'k{i}', str(path), (1, 1, 3)))
-    gen.write_lmdb(str(tmp_path / 'x.lmdb'), files, map_size=64 << 10)
+    writers.write_lmdb(str(tmp_path / 'x.lmdb'), files, map_size=64 << 10)
     assert lmdb_items(tmp_path / 'x.lmdb') == {k: open(f, 'rb').read() for k, f, _ in files}
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd'), reason='names open files through /proc (Linux)')
+def test_every_rename_follows_an_fsync_of_its_source_and_precedes_one_of_its_folder(tmp_path, hr12, ckpts,
+                                                                                   monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(('fsync', os.readlink(f'/proc/self/fd/{fd}')))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(('replace', os.path.realpath(src), os.path.realpath(os.path.dirname(dst))))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(os, 'replace', replace)
+    args = ['--hr', hr12, '--recon', ckpts['a'], '--workers', 0, '--batch-size', 5, '--delta-e-every', 0]
+    for fmt in ('folder', 'lmdb'):
+        out = tmp_path / fmt
+        events.clear()
+        generate(*args, '--format', fmt, '--out', out)
+        renames = [i for i, event in enumerate(events) if event[0] == 'replace']
+        # args.json, 12 x (HR, LR) PNGs, 3 chunk records, [2 meta_info.txt], 2 final outputs, manifest.json
+        assert len(renames) == 1 + 24 + 3 + (2 if fmt == 'lmdb' else 0) + 2 + 1, events
+        for i in renames:  # one writer thread: nothing else fsyncs or renames between these events
+            _, src, folder = events[i]
+            assert ('fsync', src) in events[:i] and events[i + 1] == ('fsync', folder), events[i - 1:i + 2]
+        assert events[renames[-2] + 1] == ('fsync', str(out.resolve()))  # the final outputs are in place
+
+    monkeypatch.setenv('UNDERSR_FSYNC', '0')  # benchmarks only
+    events.clear()
+    generate(*args, '--format', 'folder', '--out', tmp_path / 'unsynced')
+    assert events and not [e for e in events if e[0] == 'fsync']
+    assert snapshot(tmp_path / 'unsynced') == snapshot(tmp_path / 'folder')
 
 
 # ---------------------------------------------------------------------------------- determinism across runs
@@ -244,6 +286,20 @@ def test_crash_while_staging_and_while_finalising_then_rerun_is_byte_identical(t
     assert snapshot(out) == expected  # data.mdb, meta_info.txt and manifest.json
 
 
+def digests(files):
+    """SHA-256 of each file of a :func:`snapshot`."""
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
+def test_other_thread_counts_in_process_give_the_same_bytes(tmp_path, reference, monkeypatch):
+    args, expected = reference  # a subprocess with one decode thread
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # torch's own threads stay as they were (one): not under test
+    assert len(expected) == 5  # gt and lq data.mdb and meta_info.txt, manifest.json
+    for workers in (0, 3):  # inline decoding with one writer thread; three decode and three writer threads
+        generate(*args, '--workers', workers, '--out', tmp_path / f'w{workers}')
+        assert digests(snapshot(tmp_path / f'w{workers}')) == digests(expected), workers
+
+
 @pytest.mark.skipif(TORCHRUN is None, reason='torchrun not found')
 def test_two_processes_under_torchrun_equal_one(tmp_path, reference):
     args, expected = reference
@@ -269,21 +325,35 @@ def test_same_seed_same_output_other_seed_other_crops(tmp_path, hr12, ckpts):
 
 # ------------------------------------------------------------------------------------------ sources, colour
 
-def test_source_choice_follows_weights(tmp_path, hr12, ckpts):
+def test_source_choice_follows_weights(ckpts):
     degrader = Degrader([ckpts['a'], ckpts['b']], [3, 1])
     seeds = [gen.sample_seed(0, f'img{i}.png', 0) for i in range(2000)]
     fraction = (degrader.choose(seeds) == 0).float().mean().item()
     assert abs(fraction - 0.75) < 0.03, fraction
 
+
+def test_mixed_sources_each_lr_is_its_recorded_checkpoint_applied_to_its_hr(tmp_path, hr12, ckpts):
+    out = tmp_path / 'o'
     generate('--hr', hr12, '--recon', ckpts['a'], '--recon', ckpts['b'], '--recon-weights', 1, 1, '--workers', 0,
-             '--crop', 16, '--crops-per-image', 4, '--out', tmp_path / 'o', '--delta-e-every', 0)
-    samples = manifest(tmp_path / 'o')['samples']
-    assert {s['recon'] for s in samples} == {'VQVAE@ep2', 'VQVAE@ep3'}
-    uniform = Degrader([ckpts['a'], ckpts['b']], [1, 1])
-    assert [s['recon_index'] for s in samples] == uniform.choose([s['seed'] for s in samples]).tolist()
-    m = manifest(tmp_path / 'o')
+             '--crop', 16, '--crops-per-image', 4, '--format', 'folder', '--out', out, '--delta-e-every', 0)
+    m = manifest(out)
     assert [c['name'] for c in m['checkpoints']] == ['VQVAE@ep2', 'VQVAE@ep3'] and m['weights'] == [1.0, 1.0]
-    assert all(len(c['sha256']) == 64 for c in m['checkpoints']) and 'delta_e' not in samples[0]
+    assert [c['path'] for c in m['checkpoints']] == [ckpts['a'], ckpts['b']]
+    assert all(len(c['sha256']) == 64 for c in m['checkpoints']) and 'delta_e' not in m['samples'][0]
+    used = [s['recon_index'] for s in m['samples']]
+    assert len(used) == 48 and min(used.count(0), used.count(1)) >= 10, used  # both sources occur
+    assert used == Degrader([ckpts['a'], ckpts['b']], [1, 1]).choose([s['seed'] for s in m['samples']]).tolist()
+
+    singles = [Degrader([c['path']]) for c in m['checkpoints']]
+    for sample in m['samples']:
+        top, left, h, w = sample['crop_box']
+        hr = cv2.imread(str(hr12 / sample['source_file']))[top:top + h, left:left + w]
+        assert np.array_equal(cv2.imread(str(out / 'gt' / f'{sample["key"]}.png')), hr)
+        lq = [gen.to_bgr_uint8(single(hr_tensor(hr), [sample['seed']])['lq'])[0] for single in singles]
+        assert np.abs(lq[0].astype(int) - lq[1]).max() > 8  # the checkpoints differ: a mix-up cannot pass
+        assert sample['recon'] == m['checkpoints'][sample['recon_index']]['name']
+        stored = cv2.imread(str(out / 'lq' / f'{sample["key"]}.png'))
+        assert np.array_equal(stored, lq[sample['recon_index']]), sample
 
 
 def test_lab_stats_lowers_delta_e_of_a_tinting_network(tmp_path, hr12, ckpts, capsys):
@@ -379,7 +449,7 @@ def test_user_errors_stop_early_with_a_message(tmp_path, hr12, ckpts, capsys):
 
 def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, ckpts, monkeypatch, capsys):
     args = ['--hr', hr12, '--recon', ckpts['a'], '--workers', 0, '--batch-size', 1, '--delta-e-every', 3]
-    real, calls = gen.write_atomic, []
+    real, calls = staging.write_atomic, []
 
     def full_after_two_chunks(path, data):
         calls.append(path)
@@ -387,7 +457,7 @@ def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, c
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         real(path, data)
 
-    monkeypatch.setattr(gen, 'write_atomic', full_after_two_chunks)
+    monkeypatch.setattr(staging, 'write_atomic', full_after_two_chunks)
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as info:
         generate(*args, '--out', out)
@@ -397,7 +467,7 @@ def test_disk_full_keeps_finished_chunks_and_a_rerun_completes(tmp_path, hr12, c
 
     assert 'unfinished run with other arguments' in str(pytest.raises(
         SystemExit, generate, *args, '--out', out, '--scale', 2).value.code)
-    monkeypatch.setattr(gen, 'write_atomic', real)
+    monkeypatch.setattr(staging, 'write_atomic', real)
     capsys.readouterr()
     generate(*args, '--out', out)
     assert '10 samples computed here' in capsys.readouterr().out

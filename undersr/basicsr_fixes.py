@@ -75,9 +75,9 @@ def init_dist(launcher, backend='nccl', **kwargs):
     from basicsr.utils import dist_util
     if launcher != 'pytorch':
         return dist_util.init_dist(launcher, backend, **kwargs)
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and backend != 'gloo':  # gloo: CPU processes, e.g. `generate --device cpu`
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    elif backend != 'gloo':
+    elif not torch.cuda.is_available() and backend != 'gloo':
         warnings.warn(f'dist_params.backend: {backend} needs CUDA, which is not available here; using the gloo '
                       'backend instead (set backend: gloo to silence this)')
         backend = 'gloo'
