@@ -36,12 +36,14 @@ def test_channels_last_auto_policy():
     assert not use_channels_last(False, 'cuda', 'VQVAE2') and use_channels_last(True, 'cpu', 'MAE')
 
 
-def test_mixed_sources_with_channels_last_match_single_source_runs(tiny_recon):
+def test_mixed_sources_with_channels_last_match_single_source_runs(tiny_recon, tiny_recon_b):
     hr = hr_batch()
-    mixed = Degrader([str(tiny_recon), str(tiny_recon)], weights=[1, 1], channels_last=True)
+    recon = [str(tiny_recon), str(tiny_recon_b)]
+    mixed = Degrader(recon, weights=[1, 1], channels_last=True)
     out = mixed(hr, [5, 6, 7])
-    for i in range(3):
-        alone = mixed(hr[i:i + 1], [5 + i])
+    assert set(out['source'].tolist()) == {0, 1}
+    for i, source in enumerate(out['source'].tolist()):
+        alone = Degrader([recon[source]], channels_last=False)(hr[i:i + 1], [5 + i])
         torch.testing.assert_close(alone['lq'][0], out['lq'][i], atol=1e-5, rtol=0)
 
 
