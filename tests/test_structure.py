@@ -74,3 +74,20 @@ def test_no_import_cycle_in_the_package():
     assert graph['undersr.archs'] >= {'undersr.archs.vqvae2_arch', 'undersr.registry'}  # the scan is seen
     assert 'undersr.weights' in graph['undersr.basicsr_fixes']
     assert find_cycle(graph) is None, ' -> '.join(find_cycle(graph))
+
+
+def test_every_subcommand_has_a_module_with_main():
+    import importlib
+
+    from undersr.cli import SUBCOMMANDS, module_name
+    for command in SUBCOMMANDS:
+        assert callable(importlib.import_module(module_name(command)).main), command
+
+
+def test_version_from_the_command_and_from_python_m():
+    import subprocess
+    import sys
+
+    import undersr
+    out = subprocess.run([sys.executable, '-m', 'undersr', '--version'], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f'undersr {undersr.__version__}'
