@@ -135,11 +135,16 @@ def load_options(path, force_yml=None, debug=False):
         dict: The options, not yet processed by BasicSR's ``parse_options``.
 
     Raises:
-        ValueError: a ``--force_yml`` entry names a block that does not exist.
+        ValueError: the file holds no mapping, or a ``--force_yml`` entry is malformed or names a block that does
+            not exist.
     """
     with open(path) as f:
         opt = yaml.load(f, Loader=ordered_yaml()[0]) or {}
+    if not isinstance(opt, dict):
+        raise ValueError(f'{path} holds a {type(opt).__name__}, not a mapping of options')
     for entry in force_yml or ():
+        if '=' not in entry:
+            raise ValueError(f'--force_yml {entry}: expected section:key=value')
         keys, value = entry.split('=', 1)
         *blocks, leaf = keys.strip().split(':')
         target = opt
@@ -448,11 +453,11 @@ def main(argv, is_train, root_path):
             print(text, file=stream, flush=True)
 
     try:
-        findings = check_file(args.opt, is_train, '.', force_yml=args.force_yml, debug=args.debug,
-                              auto_resume=args.auto_resume, root_path=root_path)
+        opt = load_options(args.opt, args.force_yml, args.debug)
     except (OSError, ValueError, yaml.YAMLError) as err:
         say(f'preflight: cannot read options {args.opt}: {err}', sys.stderr)
         sys.exit(2)
+    findings = check(opt, is_train, '.', args.auto_resume, root_path)  # relative paths: as BasicSR, from the cwd
     blocking = [f for f in findings if f.blocking]
     if args.check:
         paths = [f for f in findings if f.kind != 'key']
@@ -462,7 +467,7 @@ def main(argv, is_train, root_path):
         sys.exit(2 if blocking else 0)
     if blocking:
         say(f'preflight: {args.opt} cannot run, nothing was started; {len(blocking)} problem(s):', sys.stderr)
-        say(format_findings(blocking), sys.stderr)
+        say(format_findings(findings, only_missing=True), sys.stderr)  # the warnings too: all to fetch at once
         say(f'(python {"train" if is_train else "test"}.py -opt {args.opt} --check lists every input)', sys.stderr)
         sys.exit(2)
     say(format_findings([f for f in findings if f.warning]), sys.stderr)
