@@ -142,7 +142,7 @@ def test_degradation_typo_names_the_key_and_the_nearest_valid_one(tmp_path):
 
 def test_a_single_recon_path_instead_of_a_list_is_an_error(tmp_path):
     finding = only(findings_of({'degradation': {'recon': RECON}}, tmp_path), 'degradation.recon')
-    assert finding.blocking and 'must be a non-empty list' in finding.problem
+    assert finding.blocking and finding.line().startswith('INVALID degradation.recon (must be a non-empty list')
 
 
 def test_tile_and_reconstruction_network_typos(tmp_path):

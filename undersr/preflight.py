@@ -109,8 +109,12 @@ class Finding:
 
     def line(self):
         """One line: status, key, path, what is wrong and what makes it."""
-        status = 'ok' if self.present else 'WARNING' if self.warning else 'UNKNOWN' if self.kind == 'key' \
-            else 'MISSING'
+        if self.present or self.warning:
+            status = 'ok' if self.present else 'WARNING'
+        elif self.kind == 'key':
+            status = 'UNKNOWN' if self.problem.startswith('unknown') else 'INVALID'
+        else:
+            status = 'MISSING'
         text = f'{status:<8}{self.key}' + (f': {self.path}' if self.path is not None else '')
         if not self.present:
             text += f' ({self.problem})' if self.problem else ''
