@@ -219,7 +219,7 @@ def test_every_option_file_passes_once_its_inputs_exist(option, tmp_path, tiny_r
     assert [f.line() for f in findings if f.kind == 'key'] == []
     for f in findings:
         assert not f.present and f.how and 'fix the path' not in f.how, \
-            f'{f.line()}\n(a dataset folder of a shipped option needs its source in preflight.DATASETS)'
+            f'{f.line()}\n(each dataset folder of a shipped option needs its source: DATASETS, preflight/hints.py)'
     for f in findings:
         stand_in(f, tmp_path / 'run', tmp_path / 'scratch', tiny_recon)
     again = findings_of(opt, tmp_path / 'run', is_train)

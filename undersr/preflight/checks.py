@@ -1,44 +1,8 @@
-"""Preflight: every input an option file names, checked before BasicSR builds anything.
-
-``python train.py -opt X.yml`` and ``python test.py -opt X.yml`` call :func:`main` first. When an input is missing it
-prints one line per missing input (the option key, the path, and what makes it) and exits with status 2: no
-experiment or results folder is created or renamed, no network is built. ``--check`` prints every input, present or
-not, and exits (0 when all are present, 2 otherwise), so a GPU job can be prepared on a laptop.
-
-What is checked (see docs/preflight.md for the lines it prints):
-
-==========================================  ===================================================================
-option                                      what makes it (``Finding.how``)
-==========================================  ===================================================================
-``datasets.*.dataroot_gt``/``_lq``          ``undersr generate ...`` for ``datasets/undersr/<name>``; the README
-(folders; LMDBs with ``meta_info.txt``)     step or the official source for the other datasets (:data:`DATASETS`)
-``datasets.*.meta_info_file``/``meta_info`` as the dataset it belongs to
-``path.pretrain_network_*``                 the official project (``undersr.weights.OFFICIAL_WEIGHTS``), or the
-``degradation.recon``                       ``python train.py -opt ...`` whose experiment writes the file
-``path.resume_state``                       ``--auto_resume``, or a ``.state`` file of the experiment
-``train.*_opt`` of type ``PerceptualLoss``  torchvision's ``vgg19-dcbb9e9d.pth`` at BasicSR's ``VGG_PRETRAIN_PATH``
-``val.metrics.*`` ``calculate_lpips``       its torchvision backbone; a warning only: LPIPS reports ``nan`` without
-==========================================  ===================================================================
-
-Unknown keys in the blocks undersr defines are errors that name the nearest valid key: ``degradation``
-(:class:`~undersr.degrade.Degrader` arguments), ``tile`` (:data:`~undersr.models.tiling.TILE_OPTIONS`) and the
-options of a reconstruction network (its constructor's arguments). So are ``type`` names that no BasicSR registry
-holds (``model_type``, ``network_*``, datasets, losses, metrics): BasicSR would fail on them only after making the
-experiment folder.
-
-Relative paths are resolved as BasicSR resolves them, against the working directory (``root``), with ``~``
-expanded; ``experiments/<name>`` of ``--auto_resume`` lives under BasicSR's ``root_path`` (the folder of
-``train.py``).
-"""
-import argparse
+"""The checks of the preflight: :func:`check` returns one :class:`Finding` per input and per key problem."""
 import difflib
-import glob
 import inspect
 import os
-import re
-import sys
 from dataclasses import dataclass
-from functools import lru_cache
 from os import path as osp
 from typing import Optional
 
@@ -48,35 +12,12 @@ from undersr.data.image_source import is_lmdb
 from undersr.degrade import Degrader
 from undersr.image_io import IMAGE_EXTENSIONS
 from undersr.models.tiling import TILE_OPTIONS
-from undersr.weights import OFFICIAL_WEIGHTS
+from undersr.preflight.hints import NEVER_DOWNLOADS, data_how, weights_how
 
 import yaml
 from basicsr.archs import vgg_arch
 from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
-
-README_DATA = 'README "Use it on your data"'
-README_EVAL = 'README "Evaluation and dataset analysis"'
-# Where the datasets our options name come from, by their folder under datasets/. undersr never downloads them.
-DATASETS = {
-    'sample': 'python -m undersr.sample_data datasets/sample (photos bundled with scikit-image; README "Use with '
-              'BasicSR")',
-    'DF2K': 'DIV2K train HR (data.vision.ee.ethz.ch/cvl/DIV2K, DIV2K_train_HR.zip) and Flickr2K HR '
-            '(cv.snu.ac.kr/research/EDSR/Flickr2K.tar), all HR images in datasets/DF2K/HR (' + README_DATA + ')',
-    'tiny-imagenet-200': 'unpack tiny-imagenet-200.zip (cs231n.stanford.edu/tiny-imagenet-200.zip) into datasets/ '
-                         '(' + README_DATA + ', step 1)',
-    'Set5': 'Set5 as BasicSR and HAT test on it: GTmod4 (HR) and LRbicx4 (bicubic x4), see XPixelGroup/BasicSR '
-            'docs/DatasetPreparation.md',
-    'NTIRE2018': 'DIV2K_valid_HR.zip and DIV2K_valid_LR_difficult.zip (NTIRE 2018 Track 3) from '
-                 'data.vision.ee.ethz.ch/cvl/DIV2K, unpacked into datasets/NTIRE2018 (' + README_EVAL + ')',
-    'RealSR_V3': 'RealSR V3 from github.com/csjcai/RealSR, unpacked into datasets/RealSR_V3 (' + README_EVAL + ')',
-    'DRealSR': 'DRealSR from github.com/xiezw5/Component-Divide-and-Conquer-for-Real-World-Image-Super-Resolution, '
-               'unpacked into datasets/DRealSR (' + README_EVAL + ')',
-}
-# `undersr generate --out datasets/undersr/<HR>_<network>_ep<N>`, the naming of our fine-tune options.
-GENERATED = re.compile(r'(?P<hr>.+)_(?P<net>[^_]+)_ep(?P<epoch>\d+)')
-EXPERIMENT_FILE = re.compile(r'(?:.*/)?experiments/(?P<name>[^/]+)/models/(?P<file>[^/]+)')
-NEVER_DOWNLOADS = 'undersr never downloads'
 
 
 @dataclass
@@ -371,107 +312,3 @@ def _has_image(folder):
         if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
             return True
     return False
-
-
-def data_how(path, scale=4):
-    """What makes the dataset at ``path``: the ``undersr generate`` command, a README step or the official source."""
-    parts = osp.normpath(osp.expanduser(str(path))).split(os.sep)
-    if 'datasets' not in parts[:-1]:
-        return f'put the images there, or fix the path ({README_DATA})'
-    i = parts.index('datasets')
-    name = parts[i + 1]
-    if name == 'undersr' and len(parts) > i + 2:
-        out, leaf = '/'.join(parts[:i + 3]), parts[i + 3] if len(parts) > i + 3 else ''
-        fmt = 'lmdb' if leaf.endswith('.lmdb') else 'folder'
-        m = GENERATED.fullmatch(parts[i + 2])
-        hr, recon = (f'datasets/{m["hr"]}/HR', f'experiments/train_{m["net"]}_tinyimagenet/models/net_g_ep'
-                     f'{m["epoch"]}.pth') if m else ('<HR images>', '<net_g_ep<N>.pth>')
-        crop = ' --crop 1024 --crops-per-image 6' if m else ''  # paper §4.1: 1024² crops of DF2K
-        return (f'make it: undersr generate --hr {hr} --recon {recon} --scale {scale}{crop} --out {out} '
-                f'--format {fmt} ({README_DATA}, step 2)')
-    if name in DATASETS:
-        return DATASETS[name]
-    return f'put the images there, or fix the path ({README_DATA})'
-
-
-def weights_how(path, root_path='.'):
-    """What makes the weights file ``path``: its official source, or the training run that writes it."""
-    name = osp.basename(str(path))
-    if name in OFFICIAL_WEIGHTS:
-        return f'download {name} from {OFFICIAL_WEIGHTS[name]} and put it at this path; {NEVER_DOWNLOADS}'
-    m = EXPERIMENT_FILE.fullmatch(osp.normpath(osp.expanduser(str(path))).replace(os.sep, '/'))
-    if m:
-        option = _options_by_name(osp.abspath(root_path)).get(m['name'])
-        if option:
-            return f'train it: python train.py -opt {option} (writes {m["file"]} into experiments/{m["name"]}/models)'
-        return f'written by the training run named {m["name"]} (no option file under options/ has that name)'
-    return 'fix the path, or put the file there'
-
-
-@lru_cache(maxsize=4)
-def _options_by_name(root_path):
-    """``{experiment name: option file relative to root_path}`` for the option files under ``root_path/options``."""
-    found = {}
-    for path in sorted(glob.glob(osp.join(root_path, 'options', '**', '*.yml'), recursive=True)):
-        with open(path) as f:
-            m = re.search(r'^name:\s*(\S+)\s*$', f.read(), re.MULTILINE)
-        if m:
-            found.setdefault(m[1], osp.relpath(path, root_path))
-    return found
-
-
-# --- train.py / test.py -----------------------------------------------------------------------------------------
-def build_parser(is_train):
-    """BasicSR's arguments (so ``--auto_resume``, ``--force_yml``, ``--launcher`` mean the same) plus ``--check``."""
-    script = 'train.py' if is_train else 'test.py'
-    parser = argparse.ArgumentParser(prog=script, description=f'BasicSR\'s {script} with undersr; every input is '
-                                     'checked first (undersr.preflight).')
-    parser.add_argument('-opt', required=True, help='Path to option YAML file.')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
-    parser.add_argument('--auto_resume', action='store_true')
-    parser.add_argument('--debug', action='store_true')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument('--force_yml', nargs='+', default=None, help='e.g. train:ema_decay=0.999')
-    parser.add_argument('--check', action='store_true', help='only check the inputs: list every path, present or '
-                        'missing, and exit (0: all present, 2: some missing)')
-    return parser
-
-
-def main(argv, is_train, root_path):
-    """The preflight of ``train.py``/``test.py``: returns when the run may start, else exits with status 2.
-
-    With ``--check`` it always exits: 0 when every input is present, 2 otherwise. Under a launcher every process
-    checks, and only rank 0 prints.
-
-    Args:
-        argv (list[str]): The script's arguments (``sys.argv[1:]``).
-        is_train (bool): ``train.py`` or ``test.py``.
-        root_path (str): BasicSR's root (the folder of the script).
-    """
-    args, _ = build_parser(is_train).parse_known_args(argv)
-    rank = int(os.environ.get('SLURM_PROCID' if args.launcher == 'slurm' else 'RANK', 0)) \
-        if args.launcher != 'none' else 0
-
-    def say(text, stream=sys.stdout):
-        if rank == 0 and text:
-            print(text, file=stream, flush=True)
-
-    try:
-        opt = load_options(args.opt, args.force_yml, args.debug)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        say(f'preflight: cannot read options {args.opt}: {err}', sys.stderr)
-        sys.exit(2)
-    findings = check(opt, is_train, '.', args.auto_resume, root_path)  # relative paths: as BasicSR, from the cwd
-    blocking = [f for f in findings if f.blocking]
-    if args.check:
-        paths = [f for f in findings if f.kind != 'key']
-        say(format_findings(findings))
-        say(f'preflight: {sum(f.present for f in paths)} of {len(paths)} inputs of {args.opt} present, '
-            f'{len(blocking)} problem(s)' + (', nothing to do before the run' if not blocking else ''))
-        sys.exit(2 if blocking else 0)
-    if blocking:
-        say(f'preflight: {args.opt} cannot run, nothing was started; {len(blocking)} problem(s):', sys.stderr)
-        say(format_findings(findings, only_missing=True), sys.stderr)  # the warnings too: all to fetch at once
-        say(f'(python {"train" if is_train else "test"}.py -opt {args.opt} --check lists every input)', sys.stderr)
-        sys.exit(2)
-    say(format_findings([f for f in findings if f.warning]), sys.stderr)
