@@ -23,6 +23,8 @@ SwinIR need, and the output is cropped back. ``net_g_ema`` is used when the mode
 This module has no ``_model.py`` suffix: it holds :class:`TiledTestMixin` and the plain functions, and the
 registered models (``TiledSRModel``, ``HATModel``, ...) put the mixin in front of a BasicSR model class.
 """
+import difflib
+
 from undersr.archs.arch_util import crop_to, pad_to_multiple
 
 import torch
@@ -110,7 +112,9 @@ def parse_tile_options(opt, model_name):
                          f'got {tile!r}')
     unknown = sorted(set(tile) - set(TILE_OPTIONS))
     if unknown:
-        raise ValueError(f'{model_name}: unknown `tile` options {unknown} (known: {", ".join(TILE_OPTIONS)})')
+        nearest = {k: difflib.get_close_matches(str(k), TILE_OPTIONS, n=1) for k in unknown}
+        hints = ''.join(f'; `{k}`: did you mean `{m[0]}`?' for k, m in nearest.items() if m)
+        raise ValueError(f'{model_name}: unknown `tile` options {unknown}{hints} (known: {", ".join(TILE_OPTIONS)})')
     tile_size = tile.get('tile_size')
     tile_pad = int(tile.get('tile_pad', 0))
     pad_multiple = int(tile.get('pad_multiple') or opt['network_g'].get('window_size') or 1)

@@ -1,0 +1,82 @@
+"""What makes each input of an option file: the hints of the preflight's lines (``Finding.how``).
+
+Datasets by their folder under ``datasets/`` (:data:`DATASETS`; ``datasets/undersr/<name>`` gets the ``undersr
+generate`` command), weights by their official source (``undersr.weights.OFFICIAL_WEIGHTS``) or by the option file
+whose experiment writes them. undersr never downloads any of them.
+"""
+import glob
+import os
+import re
+from functools import lru_cache
+from os import path as osp
+
+from undersr.weights import OFFICIAL_WEIGHTS
+
+README_DATA = 'README "Use it on your data"'
+README_EVAL = 'README "Evaluation and dataset analysis"'
+# Where the datasets our options name come from, by their folder under datasets/. undersr never downloads them.
+DATASETS = {
+    'sample': 'python -m undersr.sample_data datasets/sample (photos bundled with scikit-image; README "Use with '
+              'BasicSR")',
+    'DF2K': 'DIV2K train HR (data.vision.ee.ethz.ch/cvl/DIV2K, DIV2K_train_HR.zip) and Flickr2K HR '
+            '(cv.snu.ac.kr/research/EDSR/Flickr2K.tar), all HR images in datasets/DF2K/HR (' + README_DATA + ')',
+    'tiny-imagenet-200': 'unpack tiny-imagenet-200.zip (cs231n.stanford.edu/tiny-imagenet-200.zip) into datasets/ '
+                         '(' + README_DATA + ', step 1)',
+    'Set5': 'Set5 as BasicSR and HAT test on it: GTmod4 (HR) and LRbicx4 (bicubic x4), see XPixelGroup/BasicSR '
+            'docs/DatasetPreparation.md',
+    'NTIRE2018': 'DIV2K_valid_HR.zip and DIV2K_valid_LR_difficult.zip (NTIRE 2018 Track 3) from '
+                 'data.vision.ee.ethz.ch/cvl/DIV2K, unpacked into datasets/NTIRE2018 (' + README_EVAL + ')',
+    'RealSR_V3': 'RealSR V3 from github.com/csjcai/RealSR, unpacked into datasets/RealSR_V3 (' + README_EVAL + ')',
+    'DRealSR': 'DRealSR from github.com/xiezw5/Component-Divide-and-Conquer-for-Real-World-Image-Super-Resolution, '
+               'unpacked into datasets/DRealSR (' + README_EVAL + ')',
+}
+# `undersr generate --out datasets/undersr/<HR>_<network>_ep<N>`, the naming of our fine-tune options.
+GENERATED = re.compile(r'(?P<hr>.+)_(?P<net>[^_]+)_ep(?P<epoch>\d+)')
+EXPERIMENT_FILE = re.compile(r'(?:.*/)?experiments/(?P<name>[^/]+)/models/(?P<file>[^/]+)')
+NEVER_DOWNLOADS = 'undersr never downloads'
+
+def data_how(path, scale=4):
+    """What makes the dataset at ``path``: the ``undersr generate`` command, a README step or the official source."""
+    parts = osp.normpath(osp.expanduser(str(path))).split(os.sep)
+    if 'datasets' not in parts[:-1]:
+        return f'put the images there, or fix the path ({README_DATA})'
+    i = parts.index('datasets')
+    name = parts[i + 1]
+    if name == 'undersr' and len(parts) > i + 2:
+        out, leaf = '/'.join(parts[:i + 3]), parts[i + 3] if len(parts) > i + 3 else ''
+        fmt = 'lmdb' if leaf.endswith('.lmdb') else 'folder'
+        m = GENERATED.fullmatch(parts[i + 2])
+        hr, recon = (f'datasets/{m["hr"]}/HR', f'experiments/train_{m["net"]}_tinyimagenet/models/net_g_ep'
+                     f'{m["epoch"]}.pth') if m else ('<HR images>', '<net_g_ep<N>.pth>')
+        crop = ' --crop 1024 --crops-per-image 6' if m else ''  # paper §4.1: 1024² crops of DF2K
+        return (f'make it: undersr generate --hr {hr} --recon {recon} --scale {scale}{crop} --out {out} '
+                f'--format {fmt} ({README_DATA}, step 2)')
+    if name in DATASETS:
+        return DATASETS[name]
+    return f'put the images there, or fix the path ({README_DATA})'
+
+
+def weights_how(path, root_path='.'):
+    """What makes the weights file ``path``: its official source, or the training run that writes it."""
+    name = osp.basename(str(path))
+    if name in OFFICIAL_WEIGHTS:
+        return f'download {name} from {OFFICIAL_WEIGHTS[name]} and put it at this path; {NEVER_DOWNLOADS}'
+    m = EXPERIMENT_FILE.fullmatch(osp.normpath(osp.expanduser(str(path))).replace(os.sep, '/'))
+    if m:
+        option = _options_by_name(osp.abspath(root_path)).get(m['name'])
+        if option:
+            return f'train it: python train.py -opt {option} (writes {m["file"]} into experiments/{m["name"]}/models)'
+        return f'written by the training run named {m["name"]} (no option file under options/ has that name)'
+    return 'fix the path, or put the file there'
+
+
+@lru_cache(maxsize=4)
+def _options_by_name(root_path):
+    """``{experiment name: option file relative to root_path}`` for the option files under ``root_path/options``."""
+    found = {}
+    for path in sorted(glob.glob(osp.join(root_path, 'options', '**', '*.yml'), recursive=True)):
+        with open(path) as f:
+            m = re.search(r'^name:\s*(\S+)\s*$', f.read(), re.MULTILINE)
+        if m:
+            found.setdefault(m[1], osp.relpath(path, root_path))
+    return found
