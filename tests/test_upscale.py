@@ -251,6 +251,7 @@ def test_scale_precision_and_exif_orientation(models, tmp_path):
 
 def test_niqe_is_nan_below_two_blocks_and_crops_do_not_overlap():
     image = load('astronaut')
+    assert np.isnan(niqe_score(image[:64, :64], 4))  # no 96×96 block
     assert np.isnan(niqe_score(image[:100, :200], 4))  # one 96×96 block after the border
     assert np.isfinite(niqe_score(image[:104, :200], 4))
     boxes = choose_crops(image, 64, 4)
