@@ -120,6 +120,8 @@ def test_resume_skips_finished_outputs_and_never_reads_its_own_outputs(models, p
     second = upscale([str(work)], [str(models / 'sr_finetuned.pth')], str(out))
     assert (second.written, second.existing, len(second.done)) == (1, 4, 5)
     assert (out / 'grey.png').exists() and not (out / 'up').exists()
+    with pytest.raises(ValueError, match='overwritten by its own output'):
+        upscale([str(work)], [str(models / 'sr_finetuned.pth')], str(work))
 
 
 class PageParser(HTMLParser):

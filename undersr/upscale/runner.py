@@ -70,6 +70,8 @@ def run_methods(inputs, methods, folders, scale=None, alpha='model', ext='auto',
     bar = progress(photos, desc='upscale', unit='img')
     for path, rel in bar:
         targets = {label: output_path(folder, rel, ext) for label, folder in folders.items()}
+        if any(osp.realpath(target) == osp.realpath(path) for target in targets.values()):
+            raise ValueError(f'{path} would be overwritten by its own output; choose another output folder')
         todo = [label for label, target in targets.items() if not osp.exists(target)]
         result.existing += len(targets) - len(todo)
         try:
