@@ -215,7 +215,7 @@ def test_models_from_spandrel_and_from_a_basicsr_experiment_folder(photos, tmp_p
     rgb = cv2.imread(str(photos / 'rgb.png'))[..., ::-1].copy()
     out = tmp_path / 'out'
     result = upscale([str(photos / 'rgb.png')], [str(release), str(experiment / 'models' / 'net_g_latest.pth')],
-                     str(out), pre_pad=0)
+                     str(out), opts=['auto', 'auto'], pre_pad=0)
     assert set(result.folders) == {'RealESRGAN_tiny', 'finetune_tiny'}
     got = cv2.imread(str(out / 'RealESRGAN_tiny' / 'rgb.png'))[..., ::-1]
     assert np.abs(got.astype(int) - network_output(rrdb, rgb)).max() <= 1

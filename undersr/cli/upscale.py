@@ -28,7 +28,7 @@ def build_parser():
                         'beside it, or the BasicSR experiment folder\'s), or a release that spandrel recognises')
     parser.add_argument('--opt', action='append', metavar='OPTION.yml',
                         help='BasicSR option file whose network_g describes the model: once for all models, or '
-                        'once per --model in order')
+                        'once per --model in order (auto: beside the checkpoint, or spandrel)')
     parser.add_argument('--label', action='append', metavar='NAME',
                         help='name of each model (once per --model; default: from the file name)')
     parser.add_argument('--out', required=True, help='output folder (OUT/<label>/ per model when several)')

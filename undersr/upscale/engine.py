@@ -173,8 +173,8 @@ def load_upscaler(checkpoint, opt=None, device='auto', precision='fp32', tile_si
 
     Args:
         checkpoint (str): ``.pth`` file.
-        opt (str | None): BasicSR option file whose ``network_g`` describes the network; default: found beside
-            the checkpoint (:func:`find_option_file`), else spandrel's detection.
+        opt (str | None): BasicSR option file whose ``network_g`` describes the network; ``None`` or ``'auto'``:
+            found beside the checkpoint (:func:`find_option_file`), else spandrel's detection.
         device (str | torch.device): ``'auto'``, ``'cpu'``, ``'cuda'``, ... (:func:`undersr.device.resolve_device`).
         precision (str): ``'fp32'``, ``'fp16'`` or ``'bf16'``.
         tile_size (int | None): Tile side in input pixels; ``None`` or 0 run whole images.
@@ -191,7 +191,7 @@ def load_upscaler(checkpoint, opt=None, device='auto', precision='fp32', tile_si
     """
     device, dtype = resolve_device(device), PRECISIONS[precision]
     state = read_checkpoint(checkpoint)
-    opt_path = opt or find_option_file(checkpoint)
+    opt_path = find_option_file(checkpoint) if opt in (None, 'auto') else opt
     if opt_path:
         options = read_network_options(opt_path)
         param_key = (options.get('path') or {}).get('param_key_g', 'params_ema')
