@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     'analyze': 'colour shift and degradation diversity of datasets (paper 4.3)',
     'train-degradation-classifier': 'train the corruption-type classifier that analyze uses',
     'compare': 'tabulate test results of several models against a baseline',
+    'upscale': 'super-resolve your photos with SR models; --compare: side-by-side page',
 }
 
 
