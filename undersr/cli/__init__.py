@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     'analyze': 'colour shift and degradation diversity of datasets (paper 4.3)',
     'train-degradation-classifier': 'train the corruption-type classifier that analyze uses',
     'compare': 'tabulate test results of several models against a baseline',
+    'prepare': 'turn downloaded datasets into the layouts the options read; --check a plan\'s inputs',
+    'reproduce': "run a plan of the paper's experiments (Tables 1-2, colour shift) end to end, resumable",
 }
 
 
