@@ -40,6 +40,8 @@ def build_parser():
                         'generate, finetune and test stages, from the I-th (default 0/1)')
     parser.add_argument('--subprocess', action='store_true', help='run every step as a subprocess (default: '
                         'in this process when steps run one after the other)')
+    parser.add_argument('--port', type=int, default=29500, help="torchrun's master port of the first GPU group "
+                        '(the next groups take the next ports; default %(default)s)')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto', help='of undersr generate')
     return parser
 
@@ -71,7 +73,7 @@ def main(argv=None):
             import torch
             gpus = 0 if args.tiny else torch.cuda.device_count()
         runner = Runner(steps, root, args.stages, gpus, args.gpus_per_run, args.launcher == 'pytorch',
-                        (index, count), not args.subprocess, args.dry_run)
+                        (index, count), not args.subprocess, args.dry_run, args.port)
         print(f'undersr reproduce {plan.name}: {plan.title}\nplan {plan.path}, root {osp.abspath(root)}, '
               f'{gpus} GPU(s)' + (', tiny' if tiny else '') + (', dry run' if args.dry_run else ''), flush=True)
         runner.run()

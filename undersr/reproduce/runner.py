@@ -4,9 +4,10 @@
   rerunning after a kill resumes (training steps run with ``--auto_resume``, ``undersr generate`` resumes itself).
 * Before a stage runs, :func:`undersr.reproduce.inputs.check_inputs` lists what its steps read that is missing;
   a missing required input stops the plan with the path and how to get it.
-* ``gpus`` GPUs are split into groups of ``gpus_per_run``: each fine-tune (and each ``generate``) uses one group,
-  and the groups work on different steps in parallel, each a subprocess with ``CUDA_VISIBLE_DEVICES`` set to its
-  group and (for more than one GPU, or ``launcher``) ``torchrun --nproc_per_node`` with ``--launcher pytorch``.
+* ``gpus`` GPUs are split into groups of ``gpus_per_run``: the groups work on different steps of a stage in
+  parallel, each step a subprocess with ``CUDA_VISIBLE_DEVICES`` set to its group. Training and ``generate`` use
+  every GPU of their group (``torchrun --nproc_per_node``, with ``--launcher pytorch`` for training; also for one
+  GPU with ``launcher``), tests one.
   Without GPUs, or with one group of one GPU, steps run one after the other; then ``in_process`` runs BasicSR and
   ``undersr generate`` inside this process (:func:`undersr.basicsr_fixes.run_pipeline`), which saves the start-up
   of a Python process and of torch per step.
@@ -15,6 +16,7 @@
 """
 import contextlib
 import os
+import queue
 import shlex
 import subprocess
 import sys
@@ -68,16 +70,18 @@ class Runner:
         shard (tuple[int, int]): ``(index, count)`` of this machine.
         in_process (bool): Run sequential steps inside this process.
         dry_run (bool): Print the commands only (the option files are written, so they can be read).
+        port (int): torchrun's master port of the first GPU group (the next groups take the next ports).
         out (file): Where to print.
     """
 
     def __init__(self, steps, root='.', stages=STAGES, gpus=0, gpus_per_run=None, launcher=False, shard=(0, 1),
-                 in_process=True, dry_run=False, out=None):
+                 in_process=True, dry_run=False, port=29500, out=None):
         self.steps, self.root, self.stages = steps, root, tuple(stages)
         self.gpus, self.gpus_per_run = gpus, (gpus_per_run or gpus or 1)
         if gpus and gpus % self.gpus_per_run:
             raise ReproduceError(f'--gpus {gpus} is not a multiple of --gpus-per-run {self.gpus_per_run}')
         self.launcher, self.shard, self.in_process, self.dry_run = launcher, shard, in_process, dry_run
+        self.port = port
         self.out = out or sys.stdout
 
     def say(self, text):
@@ -111,6 +115,11 @@ class Runner:
                          f'{len(todo)} to run')
                 if not todo:
                     continue
+                waiting = [t for s in todo if s.stage == 'compare' for t in s.tests if not t.is_complete()]
+                if waiting and not self.dry_run:
+                    self.say(f'   waiting for {len(waiting)} test(s) (e.g. {waiting[0].name}; other shards?): '
+                             'no table yet; rerun when they are complete')
+                    continue
                 earlier = [p for s in self.steps if STAGES.index(s.stage) < STAGES.index(stage) for p in s.outputs()]
                 missing = [f for f in check_inputs(todo, made=earlier) if f.required and not f.present]
                 if missing:
@@ -124,20 +133,26 @@ class Runner:
 
     def _run_stage(self, stage, todo):
         groups = self.groups()
-        parallel = len(groups) > 1 and any(s.distributed for s in todo)
-        if parallel:
-            slots = list(range(len(groups)))
-            with ThreadPoolExecutor(len(groups)) as pool:
-                futures = []
-                for i, step in enumerate(todo):
-                    futures.append(pool.submit(self._run_step, step, groups[slots[i % len(slots)]],
-                                               29500 + i % len(slots)))
-                errors = [f.exception() for f in futures if f.exception()]
-            if errors:
-                raise errors[0]
+        if len(groups) == 1 or len(todo) == 1:
+            for step in todo:
+                self._run_step(step, groups[0], self.port)
             return
-        for step in todo:
-            self._run_step(step, groups[0], 29500)
+        free = queue.Queue()  # each GPU group runs one step at a time
+        for index in range(len(groups)):
+            free.put(index)
+
+        def work(step):
+            index = free.get()
+            try:
+                self._run_step(step, groups[index], self.port + index)
+            finally:
+                free.put(index)
+
+        with ThreadPoolExecutor(len(groups)) as pool:
+            futures = [pool.submit(work, step) for step in todo]
+        errors = [f.exception() for f in futures if f.exception()]
+        if errors:
+            raise errors[0]
 
     def _run_step(self, step, devices, port):
         processes = max(1, len(devices)) if step.distributed else 1
@@ -149,8 +164,8 @@ class Runner:
         if self.dry_run:
             return
         start = time.time()
-        if self.in_process and not env and processes == 1 and not launcher:
-            step.run_in_process()
+        if step.kind == 'compare' or (self.in_process and not env and processes == 1 and not launcher):
+            step.run_in_process()  # compare always: it reads logs and writes tables in seconds
         else:
             if step.kind in ('train', 'test') and not os.path.isfile(f'{step.kind}.py'):
                 raise ReproduceError(f'{step.kind}.py is not in the root {os.getcwd()}: subprocesses run '

@@ -105,6 +105,7 @@ class TrainStep(Step):
 class ReconStep(TrainStep):
     """Trains a reconstruction network, keeping the plan's epoch checkpoints (paper §3.2)."""
     stage = 'recon'
+    distributed = True
 
     def __init__(self, name, option, option_path, epochs, note=''):
         super().__init__(name, option, option_path, note)
