@@ -62,6 +62,11 @@ def main(argv=None):
         tiny = None
         if args.tiny:
             from undersr.reproduce import tiny as tiny_mode
+
+            import torch
+            # Tiny tensors gain nothing from intra-op threads, and on a busy machine OpenMP threads waiting for
+            # each other made the run several times slower (docs/reproduce.md).
+            torch.set_num_threads(1)
             tiny = tiny_mode.TinyProfile()
             if not args.dry_run:
                 tiny_mode.build_miniature(root)
