@@ -73,6 +73,10 @@ def test_table1_tiny_runs_end_to_end_then_resumes_only_what_is_missing(tmp_path,
     os.remove(root / 'experiments' / 'finetune_HAT_SRx4_VQVAE_ep8' / 'models' / 'net_g_latest.pth')
     for log in glob.glob(str(root / 'results' / 'test_hat_ntire2018_track3__finetune_HAT_SRx4_VQVAE_ep8' / '*.log')):
         os.remove(log)
+    out = _run(['table1', '--tiny', '--root', str(root), '--stages', 'test', 'compare'], capsys)  # as another shard
+    assert 'waiting: test_hat_ntire2018_track3__finetune_HAT_SRx4_VQVAE_ep8 needs finetune_HAT_SRx4_VQVAE_ep8' in out
+    assert 'waiting: table1 needs test_hat_ntire2018_track3__finetune_HAT_SRx4_VQVAE_ep8' in out
+    assert out.count('>> ') == 0
     out = _run(['table1', '--tiny', '--root', str(root)], capsys)
     rerun = [line.split('-opt ')[1].split()[0] for line in out.splitlines() if line.startswith('>> python')]
     assert rerun == [

@@ -10,7 +10,7 @@ from os import path as osp
 
 from undersr.prepare.datasets import layout_of, verify
 from undersr.prepare.sources import SOURCES, how_to_get
-from undersr.reproduce.steps import GenerateStep
+from undersr.reproduce.steps import CompareStep, GenerateStep
 
 LPIPS_NOTE = 'optional: without it LPIPS is reported as nan'
 
@@ -43,6 +43,8 @@ def _step_paths(step):
             found.append(('--recon', args[i], True))
             i += 1
         return found
+    if isinstance(step, CompareStep):
+        return [('tests', test.result_dir, True) for test in step.tests]
     opt = step.option
     if opt is None:
         return []
@@ -84,6 +86,17 @@ def _present(path):
         return True
     subset = path if layout.key == 'tinyimagenet' and osp.isfile(path) else None
     return not verify(layout.key, datasets_dir, subset)
+
+
+def _reads(step, path):
+    """Whether ``step`` reads ``path`` or something inside it."""
+    path = osp.normpath(path)
+    return any(osp.normpath(p) == path or osp.normpath(p).startswith(path + os.sep) for _, p, _ in _step_paths(step))
+
+
+def waiting_for(step, earlier):
+    """The steps of ``earlier`` whose outputs ``step`` reads and which are not complete (e.g. on another shard)."""
+    return [e for e in earlier if not e.is_complete() and any(_reads(step, p) for p in e.outputs())]
 
 
 def check_inputs(steps, made=()):

@@ -11,8 +11,9 @@
   Without GPUs, or with one group of one GPU, steps run one after the other; then ``in_process`` runs BasicSR and
   ``undersr generate`` inside this process (:func:`undersr.basicsr_fixes.run_pipeline`), which saves the start-up
   of a Python process and of torch per step.
-* ``shard=(i, n)`` keeps every n-th step of the generate, finetune and test stages (from the i-th), to split a
-  plan over n machines that share the file system.
+* ``shard=(i, n)`` keeps every n-th step of the recon, generate, finetune and test stages (from the i-th), to split
+  a plan over n machines that share the file system. A step whose inputs another shard has not made yet waits (it
+  is reported and skipped); rerunning the same command continues.
 """
 import contextlib
 import os
@@ -23,10 +24,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from undersr.reproduce.inputs import check_inputs
+from undersr.reproduce.inputs import check_inputs, waiting_for
 from undersr.reproduce.steps import STAGES, write_options
 
-SHARDED = ('generate', 'finetune', 'test')
+SHARDED = ('recon', 'generate', 'finetune', 'test')
 
 
 class ReproduceError(RuntimeError):
@@ -115,13 +116,18 @@ class Runner:
                          f'{len(todo)} to run')
                 if not todo:
                     continue
-                waiting = [t for s in todo if s.stage == 'compare' for t in s.tests if not t.is_complete()]
-                if waiting and not self.dry_run:
-                    self.say(f'   waiting for {len(waiting)} test(s) (e.g. {waiting[0].name}; other shards?): '
-                             'no table yet; rerun when they are complete')
-                    continue
-                earlier = [p for s in self.steps if STAGES.index(s.stage) < STAGES.index(stage) for p in s.outputs()]
-                missing = [f for f in check_inputs(todo, made=earlier) if f.required and not f.present]
+                before = [s for s in self.steps if STAGES.index(s.stage) < STAGES.index(stage)]
+                if not self.dry_run:  # steps whose inputs another shard has not made yet wait for a rerun
+                    ready = []
+                    for step in todo:
+                        pending = waiting_for(step, before)
+                        if pending:
+                            self.say(f'   waiting: {step.name} needs {pending[0].name} (another shard?); rerun later')
+                        else:
+                            ready.append(step)
+                    todo = ready
+                missing = [f for f in check_inputs(todo, made=[p for s in before for p in s.outputs()])
+                           if f.required and not f.present]
                 if missing:
                     text = '\n'.join(f'  {f.path}  (read by {f.key})\n      -> {f.how}' for f in missing)
                     if not self.dry_run:

@@ -195,6 +195,9 @@ class TestStep(Step):
     def is_complete(self):
         return self.log() is not None
 
+    def outputs(self):
+        return [self.result_dir]
+
 
 class CompareStep(Step):
     """``undersr compare`` per (backbone, test option), then the paper's table (:mod:`undersr.reproduce.table`).
