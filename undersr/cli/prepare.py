@@ -86,8 +86,8 @@ def check(plan_name, root):
     with working_directory(root):
         findings = check_inputs(steps)
     missing = [f for f in findings if f.required and not f.present]
-    print(f'Inputs of plan {plan.name} ({plan.path}) under {root}: {len(findings) - len(missing)} of '
-          f'{len(findings)} present')
+    print(f'Inputs of plan {plan.name} ({plan.path}) under {root}: {sum(f.present for f in findings)} of '
+          f'{len(findings)} present, {len(missing)} required missing')
     for f in findings:
         state = 'present' if f.present else ('MISSING' if f.required else 'missing (optional)')
         print(f'  {state:<18} {f.path}\n  {"":<18} read by {f.key}' + ('' if f.present else f'\n  {"":<18} -> {f.how}'))

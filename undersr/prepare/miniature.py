@@ -36,7 +36,8 @@ class _Photos:
 
 def _encode(bgr, ext='.png'):
     ok, data = cv2.imencode(ext, bgr)
-    assert ok
+    if not ok:
+        raise RuntimeError(f'OpenCV cannot encode {ext}')
     return data.tobytes()
 
 

@@ -197,17 +197,17 @@ def _expand(block, where, recon, epochs, backbones, fail):
         datasets = [{'recon': r, 'epoch': e, 'dataset': f'{r}_ep{e}'} for r in block['recon'] for e in block_epochs]
     grid = block.get('grid') or {}
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    default_label = '{recon} ep{epoch}' if block.get('recon') else ', '.join(f'{k} {{{k}}}' for k in grid)
+    parts = (['{recon} ep{epoch}'] if block.get('recon') else []) + [f'{k} {{{k}}}' for k in grid]
+    label = block.get('label') or ', '.join(parts) or '{backbone}'
     runs = []
     for backbone, data, point in itertools.product(chosen, datasets, points):
         attrs = {'backbone': backbone, **data, **point}
-        for key, pattern in (('name', backbones[backbone].name), ('label', block.get('label') or default_label
-                                                                  or '{backbone}')):
+        name = backbones[backbone].name
+        for key, pattern in (('name', name), ('label', label)):
             unknown_fields = _fields(pattern) - set(attrs)
             if unknown_fields:
                 fail(f'{where}', f'{key} pattern {pattern!r} uses {sorted(unknown_fields)}, which this block does '
                      f'not define (it has {sorted(attrs)})')
-        runs.append(Run(_fill(backbones[backbone].name, attrs), _fill(block.get('label') or default_label
-                                                                       or '{backbone}', attrs),
-                        backbone, attrs, _fill(block.get('set') or {}, attrs)))
+        runs.append(Run(name.format(**attrs), label.format(**attrs), backbone, attrs,
+                        _fill(block.get('set') or {}, attrs)))
     return runs
