@@ -100,7 +100,7 @@ class Runner:
         return steps if stage not in SHARDED or count == 1 else steps[index::count]
 
     def run(self):
-        """Runs the chosen stages; returns ``{stage: (done, skipped)}`` counts of steps.
+        """Runs the chosen stages; returns ``{stage: (to run, complete)}`` counts of steps.
 
         Raises:
             ReproduceError: a required input is missing or a step failed.
