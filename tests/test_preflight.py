@@ -64,7 +64,8 @@ MISSING = {
                            ['datasets/DF2K/HR (no images']),
     'benchmark test set': (dataset(dataroot_lq='datasets/NTIRE2018/DIV2K_valid_LR_difficult'), False, None,
                            'datasets.train.dataroot_lq',
-                           ['DIV2K_valid_LR_difficult.zip', 'data.vision.ee.ethz.ch/cvl/DIV2K', 'README']),
+                           ['undersr prepare ntire2018', 'DIV2K_valid_LR_difficult.zip',
+                            'data.vision.ee.ethz.ch/cvl/DIV2K']),
     'generated LMDB': (dataset(dataroot_lq=GENERATED_LMDB, io_backend={'type': 'lmdb'}), True, None,
                        'datasets.train.dataroot_lq',
                        [f'{GENERATED_LMDB} (not found) -> make it: undersr generate --hr datasets/DF2K/HR --recon '

@@ -17,6 +17,7 @@ import torch
 
 COLOR_CORRECTIONS = ('none', 'lab-stats')
 AMP_MODES = ('auto', 'bf16', 'fp16', None)
+MASK_RATIO_MODES = ('train', 'checkpoint')
 _AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 # Networks that run faster in channels_last on the CPU (docs/benchmarks.md: 1.2-1.6x for these with one thread,
 # none or a loss for VQVAE and MAE). On CUDA channels_last is used for every network.
@@ -47,9 +48,12 @@ class ReconSource:
         return f'{self.network_type}@ep{self.epoch}'
 
     def describe(self):
-        """JSON-ready description with the checkpoint's hash."""
-        return {'name': self.name, 'path': os.path.abspath(self.path), 'type': self.network_type,
+        """JSON-ready description with the checkpoint's hash (and the mask ratio of a masking network)."""
+        info = {'name': self.name, 'path': os.path.abspath(self.path), 'type': self.network_type,
                 'epoch': self.epoch, 'sha256': file_sha256(self.path)}
+        if hasattr(self.net, 'set_recon_mask_ratio'):
+            info['recon_mask_ratio'] = self.net.recon_mask_ratio
+        return info
 
 
 class Degrader:
@@ -76,10 +80,17 @@ class Degrader:
             autocast changes in 8-bit levels.
         compile (bool): Wrap each network's ``reconstruct`` in :func:`torch.compile` (the first batch of every new
             shape compiles, which takes tens of seconds; needs a C++ compiler on the CPU).
+        recon_mask_ratio (str | float): Masking of the networks that mask their input (MAE; others ignore it):
+            ``'train'`` (default) masks the fraction each network was trained with (its ``mask_ratio``, 0.75 in
+            our options), the closest to the paper, whose MAE "reconstructs the whole image, not only the masked
+            patches" (§3.2) and adds sparse, patch-wise degradations: the whole decoder output is the degraded LR,
+            and each sample's mask comes from its seed. ``'checkpoint'`` keeps the checkpoint's own
+            ``recon_mask_ratio`` (0.0 in our options: nothing masked, the behaviour before this option). A number
+            in [0, 1) masks that fraction. See docs/paper-choices.md.
     """
 
     def __init__(self, recon, weights=None, scale=4, color_correct='none', device='cpu', channels_last=None,
-                 amp=None, compile=False):
+                 amp=None, compile=False, recon_mask_ratio='train'):
         if not recon:
             raise ValueError('Degrader needs at least one reconstruction checkpoint')
         if color_correct not in COLOR_CORRECTIONS:
@@ -94,6 +105,7 @@ class Degrader:
         self.sources = []
         for path in recon:
             net, meta = load_reconstruction(path, self.device)
+            set_mask_ratio(net, recon_mask_ratio)
             source = ReconSource(path, net, meta['network_g']['type'], meta['epoch'])
             source.channels_last = use_channels_last(channels_last, self.device, source.network_type)
             if source.channels_last:
@@ -168,6 +180,23 @@ class Degrader:
         with torch.inference_mode():
             clean = bicubic_downsample(hr, self.scale).clamp(0, 1)
         return {'lq_clean': clean, **self.degrade_lr(clean, seeds)}
+
+
+def set_mask_ratio(net, recon_mask_ratio):
+    """Applies :class:`Degrader`'s ``recon_mask_ratio`` option to a network that masks its input (MAE).
+
+    Raises:
+        ValueError: ``recon_mask_ratio`` is neither ``'train'``, ``'checkpoint'`` nor a number in [0, 1).
+    """
+    if recon_mask_ratio not in MASK_RATIO_MODES:
+        try:
+            float(recon_mask_ratio)
+        except (TypeError, ValueError):
+            raise ValueError(f"recon_mask_ratio must be 'train', 'checkpoint' or a number in [0, 1), got "
+                             f'{recon_mask_ratio!r}') from None
+    if not hasattr(net, 'set_recon_mask_ratio') or recon_mask_ratio == 'checkpoint':
+        return
+    net.set_recon_mask_ratio(net.mask_ratio if recon_mask_ratio == 'train' else recon_mask_ratio)
 
 
 def resolve_amp(amp, device):

@@ -102,10 +102,10 @@ class Decoder(nn.Module):
 class VQAutoencoderBase(ReconstructionNet):
     """Common constructor, loss and interface of the VQ models: training ``forward`` and padded ``reconstruct``.
 
-    Input and output are RGB in [0, 1]; internally the image is mapped to [-1, 1] and the decoder's output goes
-    through a sigmoid. Subclasses set ``stride`` and implement ``_build(in_channels, hidden_channels,
-    res_channels, num_res_blocks, embedding_dim)`` (creating their quantisers with :meth:`_quantizer`) and
-    ``_run(x, update) -> (logits, commit)`` on inputs in [0, 1] whose size is a multiple of ``stride``.
+    Input and output are RGB in [0, 1]; internally the image is mapped to [-1, 1]. Subclasses set ``stride`` and
+    implement ``_build(in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim)`` (creating their
+    quantisers with :meth:`_quantizer`) and ``_run(x, update) -> (out, commit)`` on inputs in [0, 1] whose size is a
+    multiple of ``stride``, ``out`` being the decoder's raw output.
 
     Args:
         in_channels (int): Image channels.
@@ -119,12 +119,19 @@ class VQAutoencoderBase(ReconstructionNet):
             :class:`~undersr.archs.quantize.EMAQuantizer`).
         commitment_weight (float): Weight beta of the commitment term in :meth:`loss` (van den Oord et al.
             2017, Eq. 3; 0.25 there and in Razavi et al. 2019).
+        sigmoid_output (bool): True (the default, and the behaviour of every checkpoint written before this option
+            existed): the decoder's output goes through a sigmoid into [0, 1] and the reconstruction MSE is taken in
+            [0, 1]. False: as rosinality's vq-vae-2-pytorch, the reference implementation the paper names: the
+            decoder's output is the image in [-1, 1] with no activation, and the MSE is taken in [-1, 1] (4x the
+            [0, 1] value, so the commitment term weighs 4x less against it). The paper-scale options
+            (``options/train/recon/train_VQVAE*_tinyimagenet.yml``) set False; see docs/paper-choices.md.
     """
 
     def __init__(self, in_channels=3, hidden_channels=128, res_channels=32, num_res_blocks=2, num_embeddings=512,
-                 embedding_dim=64, decay=0.99, data_init=True, commitment_weight=0.25):
+                 embedding_dim=64, decay=0.99, data_init=True, commitment_weight=0.25, sigmoid_output=True):
         super().__init__()
         self.commitment_weight = float(commitment_weight)
+        self.sigmoid_output = bool(sigmoid_output)
         self._codebook = dict(num_embeddings=num_embeddings, embedding_dim=embedding_dim, decay=decay,
                               data_init=data_init)
         self._build(in_channels, hidden_channels, res_channels, num_res_blocks, embedding_dim)
@@ -146,8 +153,9 @@ class VQAutoencoderBase(ReconstructionNet):
                              f'got {h}x{w}; use reconstruct() for other sizes')
 
     def _decode(self, x, update):
-        logits, commit = self._run(x, update)
-        return torch.sigmoid(logits), commit
+        """The reconstruction in [0, 1] (not clamped) and the commitment loss (see ``sigmoid_output``)."""
+        out, commit = self._run(x, update)
+        return (torch.sigmoid(out) if self.sigmoid_output else (out + 1) / 2), commit
 
     def forward(self, x, generator=None):
         """Training pass; updates the codebooks when the module is in training mode.
@@ -158,7 +166,8 @@ class VQAutoencoderBase(ReconstructionNet):
                 interface shared with the stochastic model families.
 
         Returns:
-            dict: ``'recon'`` (N, 3, H, W) in [0, 1]; ``'commit'`` () float32 commitment loss (unweighted).
+            dict: ``'recon'`` (N, 3, H, W), nominally in [0, 1] (unclamped without ``sigmoid_output``);
+            ``'commit'`` () float32 commitment loss (unweighted).
         """
         self._check_size(x)
         recon, commit = self._decode(x, update=self.training)
@@ -167,12 +176,14 @@ class VQAutoencoderBase(ReconstructionNet):
     def loss(self, x, out):
         """Reconstruction MSE plus the weighted commitment term (van den Oord et al. 2017, Eq. 3).
 
-        The codebook term of Eq. 3 is absent: the EMA quantiser updates the codebook without gradients.
+        The codebook term of Eq. 3 is absent: the EMA quantiser updates the codebook without gradients. The MSE is
+        taken in the decoder's range: [0, 1] with ``sigmoid_output``, [-1, 1] without (as rosinality's reference).
 
         Returns:
             OrderedDict[str, Tensor]: ``l_recon`` and ``l_commit``.
         """
-        return OrderedDict(l_recon=F.mse_loss(out['recon'], x), l_commit=self.commitment_weight * out['commit'])
+        recon, target = (out['recon'], x) if self.sigmoid_output else (out['recon'] * 2 - 1, x * 2 - 1)
+        return OrderedDict(l_recon=F.mse_loss(recon, target), l_commit=self.commitment_weight * out['commit'])
 
     @torch.no_grad()
     def reconstruct(self, x, generator=None):

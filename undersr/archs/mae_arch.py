@@ -44,6 +44,13 @@ class _Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def _check_ratio(name, ratio):
+    """Returns ``ratio`` if it is a valid mask ratio, in [0, 1); raises ValueError naming ``name`` otherwise."""
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f'MAE: {name} must be in [0, 1), got {ratio}')
+    return ratio
+
+
 @ARCH_REGISTRY.register()
 class MAE(ReconstructionNet):
     """ViT masked autoencoder with fixed 2-D sine-cosine positional embeddings.
@@ -71,11 +78,11 @@ class MAE(ReconstructionNet):
         decoder_num_heads (int): Decoder attention heads.
         mlp_ratio (float): MLP hidden width relative to the block width.
         mask_ratio (float): Fraction of patches masked in training (:meth:`forward`).
-        recon_mask_ratio (float): Fraction of patches masked in :meth:`reconstruct`. The default 0.0 is deliberate:
-            the paper feeds the LR image to the MAE and takes the whole reconstruction as the degraded image
-            (undersr paper §3.2), which is only a meaningful image-to-image map when the network sees every patch;
-            with 0.0 nothing is dropped and the output is deterministic. With a value > 0 the result depends on the
-            random mask and is deterministic given a seeded ``generator``.
+        recon_mask_ratio (float): Fraction of patches masked in :meth:`reconstruct` (0.0: every patch visible, the
+            output is deterministic; > 0: the result depends on the random mask and is deterministic given a seeded
+            ``generator``). It is what validation during training uses. The :class:`~undersr.degrade.Degrader`
+            overrides it with its own ``recon_mask_ratio`` option, whose default masks as in training (the paper's
+            MAE "reconstructs the whole image, not only the masked patches", §3.2; see docs/paper-choices.md).
         norm_pix_loss (bool): If True the targets are per-patch normalised pixels (He et al. 2022); predictions
             are then de-normalised with the input patches' statistics to form images.
     """
@@ -88,8 +95,7 @@ class MAE(ReconstructionNet):
             if dim % 4:
                 raise ValueError(f'MAE: {name} must be a multiple of 4 for the 2-D sin-cos embedding, got {dim}')
         for name, ratio in (('mask_ratio', mask_ratio), ('recon_mask_ratio', recon_mask_ratio)):
-            if not 0.0 <= ratio < 1.0:
-                raise ValueError(f'MAE: {name} must be in [0, 1), got {ratio}')
+            _check_ratio(name, ratio)
         self.img_size = img_size
         self.patch_size = patch_size
         self.in_channels = in_channels
@@ -123,6 +129,14 @@ class MAE(ReconstructionNet):
         nn.init.xavier_uniform_(self.patch_embed.weight.view(self.embed_dim, -1))
         nn.init.zeros_(self.patch_embed.bias)
         nn.init.normal_(self.mask_token, std=0.02)
+
+    def set_recon_mask_ratio(self, ratio):
+        """Sets the fraction of patches that :meth:`reconstruct` masks (``Degrader(recon_mask_ratio=...)``).
+
+        Raises:
+            ValueError: ``ratio`` is not in [0, 1).
+        """
+        self.recon_mask_ratio = _check_ratio('recon_mask_ratio', float(ratio))
 
     @property
     def stride(self):

@@ -12,7 +12,7 @@ from torch import nn
 
 @ARCH_REGISTRY.register()
 class VQVAE(VQAutoencoderBase):
-    """One-level VQ-VAE: encoder (x4 down), EMA vector quantiser, decoder (x4 up), sigmoid output.
+    """One-level VQ-VAE: encoder (x4 down), EMA vector quantiser, decoder (x4 up).
 
     Arguments, loss and I/O conventions: :class:`~undersr.archs.blocks.VQAutoencoderBase`.
     """

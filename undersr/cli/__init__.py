@@ -26,6 +26,8 @@ SUBCOMMANDS = {
     'train-degradation-classifier': 'train the corruption-type classifier that analyze uses',
     'compare': 'tabulate test results of several models against a baseline',
     'upscale': 'super-resolve your photos with SR models; --compare: side-by-side page',
+    'prepare': 'turn downloaded datasets into the layouts the options read; --check a plan\'s inputs',
+    'reproduce': "run a plan of the paper's experiments (Tables 1-2, colour shift) end to end, resumable",
 }
 
 

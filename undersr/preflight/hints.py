@@ -10,25 +10,31 @@ import re
 from functools import lru_cache
 from os import path as osp
 
+from undersr.prepare.sources import how_to_get
 from undersr.weights import OFFICIAL_WEIGHTS
 
 README_DATA = 'README "Use it on your data"'
-README_EVAL = 'README "Evaluation and dataset analysis"'
-# Where the datasets our options name come from, by their folder under datasets/. undersr never downloads them.
+# What makes the datasets our options name, by their folder under datasets/: the `undersr prepare` command and the
+# official source of its input (undersr.prepare.sources). undersr never downloads them.
+_PREPARE = {  # folder -> (prepare command, source keys)
+    'DF2K': ('undersr prepare df2k --div2k DIV2K_train_HR.zip --flickr2k Flickr2K.tar', ('div2k', 'flickr2k')),
+    'tiny-imagenet-200': ('undersr prepare tinyimagenet --src tiny-imagenet-200.zip --subset 45000',
+                          ('tinyimagenet',)),
+    'NTIRE2018': ('undersr prepare ntire2018 --hr DIV2K_valid_HR.zip --lr DIV2K_valid_LR_difficult.zip',
+                  ('ntire2018_hr', 'ntire2018_lr')),
+    'Set5': ('undersr prepare set5 --src Set5.zip', ('set5',)),
+    'Set14': ('undersr prepare set14 --src Set14.zip', ('set14',)),
+    'B100': ('undersr prepare b100 --src BSDS100.zip', ('b100',)),
+    'Manga109': ('undersr prepare manga109 --src Manga109.zip', ('manga109',)),
+    'RealSR_V3': ('undersr prepare realsr --src "RealSR(V3)"', ('realsr',)),
+    'DRealSR': ('undersr prepare drealsr --src DRealSR', ('drealsr',)),
+    'NTIRE2020_Track2': ('undersr prepare ntire2020 --src DPEDiphone-crop-te-x.zip', ('ntire2020',)),
+}
 DATASETS = {
     'sample': 'python -m undersr.sample_data datasets/sample (photos bundled with scikit-image; README "Use with '
               'BasicSR")',
-    'DF2K': 'DIV2K train HR (data.vision.ee.ethz.ch/cvl/DIV2K, DIV2K_train_HR.zip) and Flickr2K HR '
-            '(cv.snu.ac.kr/research/EDSR/Flickr2K.tar), all HR images in datasets/DF2K/HR (' + README_DATA + ')',
-    'tiny-imagenet-200': 'unpack tiny-imagenet-200.zip (cs231n.stanford.edu/tiny-imagenet-200.zip) into datasets/ '
-                         '(' + README_DATA + ', step 1)',
-    'Set5': 'Set5 as BasicSR and HAT test on it: GTmod4 (HR) and LRbicx4 (bicubic x4), see XPixelGroup/BasicSR '
-            'docs/DatasetPreparation.md',
-    'NTIRE2018': 'DIV2K_valid_HR.zip and DIV2K_valid_LR_difficult.zip (NTIRE 2018 Track 3) from '
-                 'data.vision.ee.ethz.ch/cvl/DIV2K, unpacked into datasets/NTIRE2018 (' + README_EVAL + ')',
-    'RealSR_V3': 'RealSR V3 from github.com/csjcai/RealSR, unpacked into datasets/RealSR_V3 (' + README_EVAL + ')',
-    'DRealSR': 'DRealSR from github.com/xiezw5/Component-Divide-and-Conquer-for-Real-World-Image-Super-Resolution, '
-               'unpacked into datasets/DRealSR (' + README_EVAL + ')',
+    **{folder: f'make it: {command} (from {"; ".join(how_to_get(k) for k in keys)})'
+       for folder, (command, keys) in _PREPARE.items()},
 }
 # `undersr generate --out datasets/undersr/<HR>_<network>_ep<N>`, the naming of our fine-tune options.
 GENERATED = re.compile(r'(?P<hr>.+)_(?P<net>[^_]+)_ep(?P<epoch>\d+)')
