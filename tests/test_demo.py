@@ -43,12 +43,12 @@ def test_demo_quick_runs_every_step_from_the_option_files(tmp_path, run_py):
         assert cv2.imread(str(out / f'{name}.png')) is not None, name
 
     # Every run is a copy of a template under options/demo/ that names its overrides, and BasicSR ran it.
-    copy = (out / 'options' / 'demo_sr_finetune_seed1.yml').read_text()
+    copy = (out / 'options' / 'demo_sr_finetuned_seed1.yml').read_text()
     assert copy.startswith('# Written by undersr demo from options/demo/sr_finetune.yml')
     opt = yaml.safe_load(copy)
     assert opt['manual_seed'] == 1 and opt['model_type'] == 'UndertrainedSRModel'
     assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed1.pth')
-    assert (out / 'experiments' / 'demo_sr_finetune_seed1' / 'models' / 'net_g_latest.pth').is_file()
+    assert (out / 'experiments' / 'demo_sr_finetuned_seed1' / 'models' / 'net_g_latest.pth').is_file()
     for name in ('sr_pretrained_seed0', 'sr_control_seed2', 'sr_finetuned_seed1'):
         assert set(torch.load(out / 'models' / f'{name}.pth', weights_only=True)) == {'params'}
         load_weights(build_network(dict(opt['network_g'])), str(out / 'models' / f'{name}.pth'))  # strict

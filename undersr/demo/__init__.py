@@ -22,8 +22,9 @@ import time
 from os import path as osp
 
 from undersr.demo import figures
-from undersr.demo.evaluate import evaluate
-from undersr.demo.pipeline import FULL, METHOD, QUICK, Demo
+from undersr.demo.degradations import REALISTIC
+from undersr.demo.evaluate import NIQE_SET, degradation_strength, evaluate
+from undersr.demo.pipeline import FULL, METHOD, QUICK, Demo, ablation_variants
 from undersr.demo.report import report_path, write_report
 from undersr.demo.summary import per_seed, write_csv
 from undersr.device import resolve_device
@@ -31,10 +32,10 @@ from undersr.device import resolve_device
 STEPS = 6
 
 
-def cpu_seconds():
-    """CPU time of this process and its finished children (the pool's runs), user + system."""
-    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+def cpu_seconds(demo=None):
+    """CPU seconds (user + system) of this process and of the runs in ``demo``'s process pool."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + (demo.run.pool_cpu if demo else 0.0)
 
 
 def git_commit():
@@ -47,7 +48,7 @@ def git_commit():
         return 'unknown'
 
 
-def run(out='demo_out', device='auto', quick=False, workers=None):
+def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False):
     """Runs the whole demo into ``out``; returns ``(report path, whether issue 11's target was met)``.
 
     Args:
@@ -56,17 +57,21 @@ def run(out='demo_out', device='auto', quick=False, workers=None):
         quick (bool): Every step with tiny sizes (for tests); the numbers mean nothing.
         workers (int | None): BasicSR runs at a time; default 2 on a CPU with at least 2 cores (1 with ``quick``
             or on a GPU).
+        ablation (bool): Also fine-tune the variants of :data:`ABLATION` (each epoch alone, no colour correction)
+            and report them (the paper's two findings in miniature).
     """
     start, cpu_start = time.time(), cpu_seconds()
     size = QUICK if quick else FULL
     device = resolve_device(device)
     if workers is None:
         workers = 1 if quick or device.type == 'cuda' else min(2, os.cpu_count() or 1)
-    demo = Demo(out, size, 1 if device.type == 'cuda' else 0, workers)
+    # --quick's tensors are tiny: one thread each (extra threads only spin)
+    demo = Demo(out, size, 1 if device.type == 'cuda' else 0, workers, threads=1 if quick else None)
     seeds = size['seeds']
+    variants = {'finetuned': METHOD, **(ablation_variants(demo.recon_epochs()) if ablation else {})}
 
     def stage(i, text):
-        print(f'\n[{i}/{STEPS}] {text} ({time.time() - start:.0f} s so far, CPU {cpu_seconds() - cpu_start:.0f} s)',
+        print(f'\n[{i}/{STEPS}] {text} ({time.time() - start:.0f} s so far, CPU {cpu_seconds(demo) - cpu_start:.0f} s)',
               flush=True)
 
     try:
@@ -74,22 +79,20 @@ def run(out='demo_out', device='auto', quick=False, workers=None):
         demo.prepare_data()
         stage(2, f'training VQ-VAE-2 and pre-training the SR model (seeds {", ".join(map(str, seeds))})')
         demo.run([('train', demo.recon_options())] + [
-            ('train', demo.sr_options('sr_pretrain', f'demo_sr_pretrain_seed{s}', s)) for s in seeds])
+            ('train', demo.sr_options('sr_pretrain', f'demo_sr_pretrained_seed{s}', s)) for s in seeds])
         recon = demo.export_recon()
-        for s in seeds:
-            demo.export_sr(f'demo_sr_pretrain_seed{s}', f'sr_pretrained_seed{s}')
-        stage(3, 'fine-tuning on undertrained degradations, and the bicubic control')
+        demo.export_sr([f'sr_pretrained_seed{s}' for s in seeds])
+        stage(3, 'fine-tuning on undertrained degradations, and the bicubic control'
+              + (f' ({len(variants)} variants)' if ablation else ''))
         jobs = []
         for s in seeds:
-            jobs.append(('train', demo.sr_options('sr_finetune', f'demo_sr_finetune_seed{s}', s,
-                                                  demo.finetune_extra(METHOD))))
+            jobs += [('train', demo.sr_options('sr_finetune', f'demo_sr_{v}_seed{s}', s, demo.finetune_extra(m)))
+                     for v, m in variants.items()]
             jobs.append(('train', demo.sr_options('sr_control', f'demo_sr_control_seed{s}', s)))
         demo.run(jobs)
-        for s in seeds:
-            demo.export_sr(f'demo_sr_finetune_seed{s}', f'sr_finetuned_seed{s}')
-            demo.export_sr(f'demo_sr_control_seed{s}', f'sr_control_seed{s}')
+        models = [f'sr_{m}_seed{s}' for s in seeds for m in ('pretrained', 'control', *variants)]
+        demo.export_sr([m for m in models if 'pretrained' not in m])
         stage(4, 'running every model on the validation and held-aside test sets')
-        models = [f'{m}_seed{s}' for s in seeds for m in ('sr_pretrained', 'sr_control', 'sr_finetuned')]
         demo.run([('test', demo.test_options(m)) for m in models])
     finally:
         demo.run.close()
@@ -101,14 +104,18 @@ def run(out='demo_out', device='auto', quick=False, workers=None):
     figures.training_pairs(demo, recon, METHOD['color_correct'], osp.join(demo.out, 'training_pairs.png'))
     seed0 = {'pre-trained': f'sr_pretrained_seed{seeds[0]}', 'control': f'sr_control_seed{seeds[0]}',
              'fine-tuned': f'sr_finetuned_seed{seeds[0]}'}
-    for subset in ('blur-noise-jpeg', 'motion-noise', 'defocus', 'lr-photos'):
+    for subset in (*REALISTIC, NIQE_SET):
         figures.comparison(demo, seed0, subset, osp.join(demo.out, f'comparison_{subset}.png'))
     figures.metrics_plot(table, osp.join(demo.out, 'metrics.png'))
-    info = {'command': ' '.join(['undersr', 'demo', *sys.argv[2:]]) if sys.argv[1:2] == ['demo'] else 'undersr demo',
-            'commit': git_commit(), 'wall_min': (time.time() - start) / 60, 'cpu_min': (cpu_seconds() - cpu_start) / 60,
+    if ablation:
+        figures.ablation_plot(table, variants, osp.join(demo.out, 'ablation.png'))
+    command = ' '.join(['undersr', 'demo', *sys.argv[2:]]) if sys.argv[1:2] == ['demo'] else 'undersr demo'
+    info = {'command': command, 'commit': git_commit(), 'wall_min': (time.time() - start) / 60,
+            'cpu_min': (cpu_seconds(demo) - cpu_start) / 60,
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
-            'iters': demo.iterations(), 'network': demo.network()}
+            'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
+            'strength': degradation_strength(demo, recon, METHOD['color_correct'])}
     passed = write_report(report_path(demo.out), table, info)
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {report_path(demo.out)} '
           f"(issue 11's target {'met' if passed else 'not met'})")

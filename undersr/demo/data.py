@@ -2,7 +2,7 @@
 
 Layout under ``DIR/data`` (the option files under ``options/demo/`` point at it)::
 
-    patches/*.png              64² patches of the training parts: the reconstruction network's "Tiny-ImageNet"
+    patches/*.png              32² patches of the training parts' bicubic LR: the reconstruction network's data
     train/{gt,lq}/*.png        HR tiles of the training parts and their bicubic ×4 LR
     val/gt/*.png               validation parts of the training-side photos (HR)
     val/lq/<degradation>/*.png their LR under each test degradation (other seeds than the test)
@@ -43,24 +43,26 @@ def prepare(root, size):
 
     Args:
         root (str): ``DIR/data``.
-        size (dict): ``patches`` (count), ``tile`` and ``stride`` (HR training tiles), ``val_crop`` and
-            ``test_crop`` (largest HR side of the validation parts and test photos), ``lr_photo`` (side of the
-            no-ground-truth LR crops).
+        size (dict): ``patches`` (count) and ``patch`` (side) of the reconstruction data, ``tile`` and ``stride``
+            (HR training tiles), ``val_crop`` and ``test_crop`` (largest HR side of the validation parts and test
+            photos), ``lr_photo`` (side of the no-ground-truth LR crops).
     """
     rng = np.random.default_rng(0)
-    train_parts, counts = [], {}
+    train_lr, counts = [], {}
     for index, name in enumerate(progress(TRAIN_PHOTOS, desc='training-side photos')):
         train, val = split_train_val(load_photo(name), SCALE)
-        train_parts.append(train)
+        train_lr.append(bicubic_downsample(train, SCALE))
         for k, hr in enumerate(tiles(train, size['tile'], size['stride'])):
             write_png(osp.join(root, 'train', 'gt', f'{name}_{k:03d}.png'), hr)
             write_png(osp.join(root, 'train', 'lq', f'{name}_{k:03d}.png'), bicubic_downsample(hr, SCALE))
         write_degraded(osp.join(root, 'val'), name, center_crop(val, size['val_crop'], multiple=SCALE), 1000 + index)
-    # Tiny-ImageNet-like small patches for the reconstruction network (paper §3.2), from the training parts only.
+    # The reconstruction network's Tiny-ImageNet (paper §3.2: small, downsampled photos): small patches of the
+    # training parts' bicubic LR, the images it will reconstruct when it degrades, from the training parts only.
+    side = size['patch']
     for i in range(size['patches']):
-        image = train_parts[i % len(train_parts)]
-        top, left = rng.integers(0, image.shape[0] - 63), rng.integers(0, image.shape[1] - 63)
-        write_png(osp.join(root, 'patches', f'{i:05d}.png'), image[top:top + 64, left:left + 64])
+        image = train_lr[i % len(train_lr)]
+        top, left = rng.integers(0, image.shape[0] - side + 1), rng.integers(0, image.shape[1] - side + 1)
+        write_png(osp.join(root, 'patches', f'{i:05d}.png'), image[top:top + side, left:left + side])
     for index, name in enumerate(TEST_PHOTOS):
         photo = load_photo(name)
         write_degraded(osp.join(root, 'test'), name, center_crop(photo, size['test_crop'], multiple=SCALE), index)

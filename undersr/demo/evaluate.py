@@ -2,12 +2,14 @@
 import os
 from os import path as osp
 
-from undersr.demo.degradations import DEGRADATIONS, SCALE
-from undersr.image_io import read_rgb
+from undersr.degrade import Degrader
+from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
+from undersr.image_io import read_rgb, to_uint8
 from undersr.progress import progress
 
 import cv2
 import numpy as np
+import torch
 from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
 
 NIQE_SET = 'lr-photos'
@@ -76,3 +78,40 @@ def evaluate(demo, model_names, splits=('test', 'val'), niqe_set=True):
                 rows.append({'split': 'test', 'set': NIQE_SET, 'image': image, 'method': method, 'seed': seed,
                              'psnr_y': nan, 'ssim_y': nan, 'niqe': niqe(sr)})
     return rows
+
+
+def degradation_strength(demo, recon_paths, color_correct):
+    """How far each degradation moves the validation parts' LR from their bicubic LR: mean PSNR (dB, RGB).
+
+    The undertrained reconstructions the fine-tune learns from are compared with the realistic test degradations
+    (made on the validation parts, whose HR the demo owns); a fine-tune learns to undo what it sees, so a training
+    degradation much stronger than the test's teaches it to over-restore.
+
+    Args:
+        demo (undersr.demo.pipeline.Demo): The run.
+        recon_paths (list[str]): Reconstruction checkpoints (``models/recon_ep<N>.pth``).
+        color_correct (str): The fine-tune's colour correction.
+
+    Returns:
+        dict[str, float]: Degradation label -> mean PSNR to the bicubic LR.
+    """
+    folder = osp.join(demo.data, 'val', 'lq')
+    names = sorted(os.listdir(osp.join(folder, 'bicubic')))
+    clean = [read_rgb(osp.join(folder, 'bicubic', n)) for n in names]
+    strength = {}
+    for subset in REALISTIC:
+        strength[f'test degradation: {subset}'] = float(np.mean(
+            [_psnr(read_rgb(osp.join(folder, subset, n)), c) for n, c in zip(names, clean)]))
+    for path in recon_paths:
+        degrader = Degrader([path], scale=SCALE, color_correct=color_correct)
+        values = []
+        for seed, lr in enumerate(clean):
+            x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+            values.append(_psnr(to_uint8(degrader.degrade_lr(x, [seed])['lq'][0].permute(1, 2, 0)).numpy(), lr))
+        strength[f'training: {degrader.sources[0].name} ({color_correct})'] = float(np.mean(values))
+    return strength
+
+
+def _psnr(a, b):
+    """PSNR (dB) of two uint8 images over all channels."""
+    return float(calculate_psnr(a, b, 0))

@@ -5,7 +5,7 @@ from os import path as osp
 from undersr.degrade import Degrader
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
 from undersr.demo.evaluate import NIQE_SET, bicubic_upsample
-from undersr.demo.summary import METHODS
+from undersr.demo.summary import METHODS, difference
 from undersr.image_io import read_rgb, to_uint8
 from undersr.visualize import image_grid, new_figure, save_image
 
@@ -93,5 +93,27 @@ def metrics_plot(table, path, split='test'):
             ax.set_ylabel(label, fontsize=8)
             ax.grid(axis='y', alpha=0.3)
     fig.suptitle('Held-aside photos: mean ± std over seeds (bars), one dot per seed', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def ablation_plot(table, variants, path):
+    """Fine-tune variant minus control (mean ± std over seeds) per realistic set, validation and held-aside."""
+    fig = new_figure(width=11, height=6.5)
+    axes = fig.subplots(2, 2, squeeze=False)
+    names = list(variants)
+    for row, split in enumerate(('val', 'test')):
+        for col, (metric, label) in enumerate((('ssim_y', 'Δ SSIM-Y vs control'), ('psnr_y', 'Δ PSNR-Y vs control'))):
+            ax = axes[row][col]
+            for k, subset in enumerate(REALISTIC):
+                stats = [difference(table, split, subset, f'sr_{v}', 'sr_control', metric)[:2] for v in names]
+                ax.errorbar(np.arange(len(names)) + 0.08 * (k - 1), [m for m, _ in stats], yerr=[s for _, s in stats],
+                            fmt='o', capsize=4, label=subset)
+            ax.axhline(0, color='0.6', lw=0.8)
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=20, fontsize=8)
+            ax.set_title(f'{"validation parts" if split == "val" else "held-aside photos"}: {label}', fontsize=9)
+            ax.grid(axis='y', alpha=0.3)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

@@ -7,6 +7,7 @@ writes them; the seed cannot go through ``--force_yml``, which BasicSR applies a
 Independent runs (seeds) go to a small process pool, one CPU thread each.
 """
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from os import path as osp
@@ -64,7 +65,7 @@ def write_options(out, template, overrides):
 
 
 def _run(job):
-    """Runs one option file in this process; ``job`` is ``(kind, root, path, threads)``."""
+    """Runs one option file in this process; ``job`` is ``(kind, root, path, threads)``. Returns its CPU seconds."""
     import undersr  # noqa: F401  (registers archs, models and fixes with BasicSR)
     from undersr.basicsr_fixes import run_pipeline
 
@@ -74,34 +75,38 @@ def _run(job):
     kind, root, path, threads = job
     if threads:
         torch.set_num_threads(threads)
+    start = time.process_time()
     run_pipeline(train_pipeline if kind == 'train' else test_pipeline, root, ['-opt', path])
-    return path
+    return time.process_time() - start
 
 
 class Runner:
     """Runs option files in this process (``workers`` 1) or in a pool of ``workers`` processes kept for all steps.
 
-    Each pool process gets ``cpu_count // workers`` threads: small convolutions scale poorly over threads, so two
-    one-thread runs side by side finish sooner on two cores than two two-thread runs one after the other.
+    Small convolutions scale poorly over threads (and idle OpenMP threads spin on a busy machine), so two one-thread
+    runs side by side finish sooner on two cores than two two-thread runs one after the other.
 
     Args:
         root (str): BasicSR's root for every run (``experiments/``, ``results/``).
         workers (int): Parallel processes.
+        threads (int | None): Torch threads of each run (``None``: in the pool ``cpu_count // workers``, in this
+            process torch's default).
     """
 
-    def __init__(self, root, workers):
-        self.root, self.workers, self.pool = root, workers, None
+    def __init__(self, root, workers, threads=None):
+        self.root, self.workers, self.threads, self.pool = root, workers, threads, None
+        self.pool_cpu = 0.0  # CPU seconds of the runs in pool processes (not in this process's own usage)
 
     def __call__(self, jobs):
         """Runs ``jobs``, a list of ``(kind, path)`` with kind ``'train'`` or ``'test'``, and waits for all."""
         if self.workers <= 1:
             for kind, path in jobs:
-                _run((kind, self.root, path, None))
+                _run((kind, self.root, path, self.threads))
             return
         if self.pool is None:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context('spawn'))
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        list(self.pool.map(_run, [(kind, self.root, path, threads) for kind, path in jobs]))
+        threads = self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+        self.pool_cpu += sum(self.pool.map(_run, [(kind, self.root, path, threads) for kind, path in jobs]))
 
     def close(self):
         if self.pool is not None:

@@ -8,24 +8,35 @@ from undersr.demo.data import prepare
 
 # Sizes of the full run and of --quick (every step, tiny). Keys are option paths of the templates' copies.
 FULL = {
-    'data': dict(patches=1024, tile=192, stride=96, val_crop=256, test_crop=384, lr_photo=128),
+    'data': dict(patches=2048, patch=32, tile=192, stride=96, val_crop=256, test_crop=384, lr_photo=128),
     'recon': {},
     'pretrain': {},
     'finetune': {},
     'seeds': (0, 1, 2),
 }
 QUICK = {
-    'data': dict(patches=32, tile=96, stride=96, val_crop=96, test_crop=128, lr_photo=64),
-    'recon': {'datasets:train:batch_size_per_gpu': 8, 'network_g:hidden_channels': 16, 'network_g:res_channels': 8,
-              'network_g:num_embeddings': 32, 'network_g:embedding_dim': 8, 'train:total_epochs': 2,
-              'train:save_checkpoint_epochs': [1, 2]},
+    'data': dict(patches=32, patch=16, tile=96, stride=96, val_crop=96, test_crop=128, lr_photo=64),
+    'recon': {'datasets:train:batch_size_per_gpu': 8, 'datasets:train:gt_size': 16, 'network_g:hidden_channels': 16,
+              'network_g:res_channels': 8, 'network_g:num_embeddings': 32, 'network_g:embedding_dim': 8},
     'pretrain': {'datasets:train:batch_size_per_gpu': 4, 'datasets:train:gt_size': 64, 'network_g:num_feat': 8,
                  'network_g:num_conv': 2, 'train:total_iter': 6, 'train:scheduler:periods': [6]},
     'finetune': {'datasets:train:batch_size_per_gpu': 4, 'datasets:train:gt_size': 64, 'train:total_iter': 4},
     'seeds': (0, 1, 2),
 }
 # The method's knobs for the fine-tune (see docs/demo-report.md for why these values).
-METHOD = dict(recon_epochs=(2, ), weights=None, color_correct='none')
+METHOD = dict(recon_epochs=(16, ), weights=None, color_correct='none')
+
+
+def ablation_variants(epochs):
+    """``undersr demo --ablation``: each reconstruction epoch alone, and the chosen method with the other colour option.
+
+    Returns:
+        dict: Variant name -> fine-tune knobs (as :data:`METHOD`).
+    """
+    variants = {f'ep{e}': dict(METHOD, recon_epochs=(e, )) for e in epochs if (e, ) != tuple(METHOD['recon_epochs'])}
+    other = 'none' if METHOD['color_correct'] == 'lab-stats' else 'lab-stats'
+    variants[f'colour-{other}'] = dict(METHOD, color_correct=other)
+    return variants
 
 
 class Demo:
@@ -36,13 +47,14 @@ class Demo:
         size (dict): :data:`FULL` or :data:`QUICK`.
         num_gpu (int): BasicSR's ``num_gpu`` for every run.
         workers (int): Runs at a time.
+        threads (int | None): Torch threads per run (see :class:`undersr.demo.options.Runner`).
     """
 
-    def __init__(self, out, size, num_gpu, workers):
+    def __init__(self, out, size, num_gpu, workers, threads=None):
         self.out, self.size, self.num_gpu, self.workers = osp.abspath(out), size, num_gpu, workers
         self.data, self.models = osp.join(self.out, 'data'), osp.join(self.out, 'models')
         os.makedirs(self.models, exist_ok=True)
-        self.run = options.Runner(self.out, workers)
+        self.run = options.Runner(self.out, workers, threads)
 
     def model(self, name):
         return osp.join(self.models, f'{name}.pth')
@@ -88,7 +100,7 @@ class Demo:
             overrides['datasets:train:dataroot_lq'] = osp.join(self.data, 'train', 'lq')
         overrides.update(self.size['pretrain' if template == 'sr_pretrain' else 'finetune'])
         if template != 'sr_pretrain':
-            overrides['path:pretrain_network_g'] = self.model(f'sr_pretrained_seed{seed}')
+            overrides['path:pretrain_network_g'] = self.sr_weights(f'sr_pretrained_seed{seed}')
         overrides.update(extra or {})
         return options.write_options(self.out, template, overrides)
 
@@ -101,16 +113,21 @@ class Demo:
                 extra['train:optim_g:lr' if key == 'lr' else 'train:total_iter'] = method[key]
         return extra
 
-    def export_sr(self, run_name, model_name):
-        """Copies a finished SR run's ``net_g_latest.pth`` (``params``) to ``models/<model_name>.pth``."""
-        shutil.copy(osp.join(self.out, 'experiments', run_name, 'models', 'net_g_latest.pth'), self.model(model_name))
+    def sr_weights(self, model_name):
+        """``models/<model_name>.pth``: the weights (``params``) of ``sr_<method>_seed<s>``."""
         return self.model(model_name)
 
+    def export_sr(self, model_names):
+        """Copies each finished run's ``experiments/demo_<name>/models/net_g_latest.pth`` to ``models/<name>.pth``."""
+        for name in model_names:
+            shutil.copy(osp.join(self.out, 'experiments', f'demo_{name}', 'models', 'net_g_latest.pth'),
+                        self.sr_weights(name))
+
     def test_options(self, model_name):
-        """The test option copy for ``models/<model_name>.pth``: SR images land in results/test_<model_name>/."""
+        """The test option copy for ``model_name``: SR images land in results/test_<model_name>/."""
         opt = options.load_template('test_sr')
         overrides = {**self._common(f'test_{model_name}', 0), 'network_g': self.network(),
-                     'path:pretrain_network_g': self.model(model_name)}
+                     'path:pretrain_network_g': self.sr_weights(model_name)}
         for key, dataset in opt['datasets'].items():
             for root in ('dataroot_gt', 'dataroot_lq'):
                 if root in dataset:

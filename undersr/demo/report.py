@@ -3,7 +3,7 @@ from os import path as osp
 
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC
 from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS
-from undersr.demo.summary import differences_table, results_table, target_checks
+from undersr.demo.summary import ablation_table, differences_table, results_table, target_checks
 
 TABLE_START, TABLE_END = '<!-- demo-table:start -->', '<!-- demo-table:end -->'
 
@@ -21,7 +21,8 @@ def write_report(path, table, info):
         table (dict): :func:`undersr.demo.summary.per_seed` of all rows.
         info (dict): ``command``, ``commit``, ``wall_min``, ``cpu_min``, ``threads``, ``quick``, ``seeds``,
             ``method`` (the fine-tune's knobs), ``iters`` (``pretrain`` and ``finetune``), ``recon_epochs``,
-            ``network`` (``network_g`` of the SR model).
+            ``network`` (``network_g`` of the SR model), ``strength``
+            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``).
     """
     checks = target_checks(table)
     passed = all(ok for _, _, ok in checks)
@@ -29,7 +30,7 @@ def write_report(path, table, info):
     degradations = '\n'.join(f'  - `{name}`: {text}' + (' — realistic' if name in REALISTIC else '')
                              for name, (_, text) in DEGRADATIONS.items())
     check_rows = '\n'.join(f'| {text} | {value} | {"yes" if ok else "**no**"} |' for text, value, ok in checks)
-    network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k != 'type')
+    network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
     text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
 
 The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship inside installed packages.
@@ -39,8 +40,8 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 - Wall time: {info['wall_min']:.1f} min; CPU time (all processes): {info['cpu_min']:.1f} min; {info['threads']}.
 
 ## What ran
-1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 64² patches of
-   the training parts of the training-side photos, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
+1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
+   the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
 2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
    scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once per seed
    ({', '.join(map(str, info['seeds']))}).
@@ -71,12 +72,20 @@ Fine-tuned minus reference, paired by seed (mean ± std):
 |---|---|---|
 {check_rows}
 
+## How strong is each degradation?
+Mean PSNR of the degraded LR to the bicubic LR of the validation parts (higher: milder). The fine-tune learns to
+undo the training degradation it sees; where that is much stronger than the test's, it learns to over-restore.
+
+| degradation | PSNR to bicubic LR (dB) |
+|---|---|
+{chr(10).join(f'| {k} | {v:.2f} |' for k, v in info['strength'].items())}
+
 ## Validation parts of the training-side photos (mean ± std over seeds)
 These parts chose the settings; the held-aside photos chose nothing.
 
 {results_table(table, 'val')}
 
-## Pictures
+{ablation_section(table, info.get('variants'))}## Pictures
 Training pairs the fine-tune sees (HR | bicubic LR | degraded LR of each VQ-VAE-2 epoch checkpoint):
 
 ![training pairs](training_pairs.png)
@@ -93,6 +102,27 @@ Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.
     with open(path, 'w') as f:
         f.write(text)
     return passed
+
+
+def ablation_section(table, variants):
+    """The ``--ablation`` section (empty without it): the paper's two findings in miniature."""
+    if not variants:
+        return ''
+    return f"""## Ablation: which reconstruction epoch, and does lab-stats help? (fine-tuned minus control)
+Each variant is fine-tuned like the main one (same pre-trained models, seeds, iterations and learning rate); only
+the undertrained degradation changes. Mean ± std over seeds of the seed-paired difference from the control.
+
+Validation parts:
+
+{ablation_table(table, variants, 'val')}
+
+Held-aside photos:
+
+{ablation_table(table, variants, 'test')}
+
+![ablation](ablation.png)
+
+"""
 
 
 def report_path(out):

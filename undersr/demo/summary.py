@@ -116,3 +116,23 @@ def differences_table(table, split='test'):
             cells += [f'{s[0]:+.4f} ± {s[1]:.4f}', f'{p[0]:+.2f} ± {p[1]:.2f} dB']
         lines.append(f'| {subset} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def variant_label(variant, method):
+    """A row label for a fine-tune variant of ``--ablation`` from its knobs."""
+    epochs = '+'.join(map(str, method['recon_epochs']))
+    return f'{variant}: VQ-VAE-2 ep {epochs}, colour {method["color_correct"]}'
+
+
+def ablation_table(table, variants, split):
+    """Markdown: each fine-tune variant minus the control, per realistic set (seed-paired mean ± std)."""
+    head = '| variant | ' + ' | '.join(f'{s} Δ SSIM-Y / Δ PSNR-Y' for s in REALISTIC) + ' |'
+    lines = [head, '|---' * (len(REALISTIC) + 1) + '|']
+    for variant, method in variants.items():
+        cells = []
+        for subset in REALISTIC:
+            s = difference(table, split, subset, f'sr_{variant}', 'sr_control', 'ssim_y')
+            p = difference(table, split, subset, f'sr_{variant}', 'sr_control', 'psnr_y')
+            cells.append(f'{s[0]:+.4f} ± {s[1]:.4f} / {p[0]:+.2f} ± {p[1]:.2f}')
+        lines.append(f'| {variant_label(variant, method)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
