@@ -20,9 +20,9 @@ import yaml
 from basicsr.archs import build_network
 
 
-def test_demo_quick_runs_every_step_from_the_option_files(tmp_path, run_py):
-    out = tmp_path / 'demo'
-    proc = run_py(['-m', 'undersr', 'demo', '--quick', '--out', out], cwd=tmp_path, executable=(sys.executable, ))
+def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
+    out = workdir / 'demo_out'  # the default folder, where the templates under options/demo/ look
+    proc = run_py(['-m', 'undersr', 'demo', '--quick'], cwd=workdir, executable=(sys.executable, ))
     assert '[6/6]' in proc.stdout
 
     report = (out / 'report.md').read_text()
@@ -54,6 +54,11 @@ def test_demo_quick_runs_every_step_from_the_option_files(tmp_path, run_py):
         load_weights(build_network(dict(opt['network_g'])), str(out / 'models' / f'{name}.pth'))  # strict
     _, meta = load_reconstruction(str(out / 'models' / 'recon_ep2.pth'))
     assert meta['network_g']['type'] == 'VQVAE2' and meta['epoch'] == 2
+
+    # A user reruns one step from its template, in place, as the README says (sizes of --quick's networks).
+    run_py(['train.py', '-opt', 'options/demo/sr_finetune.yml', '--force_yml', 'train:total_iter=2',
+            'network_g:num_feat=8', 'network_g:num_conv=2', 'datasets:train:gt_size=64'], cwd=workdir)
+    assert (workdir / 'experiments' / 'demo_sr_finetune' / 'models' / 'net_g_latest.pth').is_file()
 
 
 def test_no_held_aside_photo_or_scene_is_on_the_training_side():

@@ -60,7 +60,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
         ablation (bool): Also fine-tune the variants of :data:`ABLATION` (each epoch alone, no colour correction)
             and report them (the paper's two findings in miniature).
     """
-    start, cpu_start = time.time(), cpu_seconds()
+    start, cpu_start, commit = time.time(), cpu_seconds(), git_commit()  # the code as it starts
     size = QUICK if quick else FULL
     device = resolve_device(device)
     if workers is None:
@@ -110,7 +110,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
     if ablation:
         figures.ablation_plot(table, variants, osp.join(demo.out, 'ablation.png'))
     command = ' '.join(['undersr', 'demo', *sys.argv[2:]]) if sys.argv[1:2] == ['demo'] else 'undersr demo'
-    info = {'command': command, 'commit': git_commit(), 'wall_min': (time.time() - start) / 60,
+    info = {'command': command, 'commit': commit, 'wall_min': (time.time() - start) / 60,
             'cpu_min': (cpu_seconds(demo) - cpu_start) / 60,
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
