@@ -56,6 +56,7 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
    and, without ground truth, the same photos at their own resolution as LR input (NIQE).
 
 The copies that ran, with every override, are in `options/`; BasicSR's logs in `experiments/` and `results/`.
+Why these settings, with the validation numbers that chose them: `docs/demo-choices.md` in the repository.
 Training-side photos: {', '.join(TRAIN_PHOTOS)} (the right quarter of each is the validation part).
 
 ## Held-aside photos (mean ± std over seeds)
