@@ -1,38 +1,155 @@
-"""`undersr demo --quick`: the whole method end to end, in seconds."""
+"""`undersr demo`: the whole experiment end to end with --quick, and the pieces that decide its numbers."""
 import csv
 import sys
 
 import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.archs.recon_base import load_reconstruction
-from undersr.demo import QUICK, SCALE, TEST_IMAGES
+from undersr.demo import options
+from undersr.demo.degradations import DEGRADATIONS, REALISTIC
+from undersr.demo.evaluate import split_name
+from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
+from undersr.demo.report import TABLE_END, TABLE_START
+from undersr.demo.summary import difference, per_seed, target_checks
 from undersr.weights import load_weights
 
 import cv2
+import numpy as np
+import pytest
 import torch
+import yaml
 from basicsr.archs import build_network
 
 
-def test_demo_quick_writes_report_metrics_picture_and_loadable_models(tmp_path, run_py):
-    out = tmp_path / 'demo'
-    proc = run_py(['-m', 'undersr', 'demo', '--quick', '--out', out], cwd=tmp_path, executable=(sys.executable, ))
+def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
+    out = workdir / 'demo_out'  # the default folder, where the templates under options/demo/ look
+    proc = run_py(['-m', 'undersr', 'demo', '--quick'], cwd=workdir, executable=(sys.executable, ))
     assert '[6/6]' in proc.stdout
 
     report = (out / 'report.md').read_text()
-    assert '| sr_finetuned |' in report and '| sr_control |' in report
+    assert TABLE_START in report and TABLE_END in report and '## Issue 11\'s target' in report
+    assert 'fine-tuned on undertrained pairs' in report and 'fine-tuned on bicubic pairs (control)' in report
 
     with open(out / 'metrics.csv') as f:
         rows = list(csv.DictReader(f))
-    assert {r['image'] for r in rows} == set(TEST_IMAGES)
-    assert {r['method'] for r in rows} == {'bicubic', 'sr_pretrained', 'sr_control', 'sr_finetuned'}
-    assert all(0 < float(r['psnr_y']) < 60 and 0 < float(r['ssim_y']) <= 1 for r in rows)
+    test = [r for r in rows if r['split'] == 'test']
+    assert {r['image'] for r in test} == set(TEST_PHOTOS)
+    assert {r['set'] for r in test} == {*DEGRADATIONS, 'lr-photos'}
+    assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {
+        (m, str(s)) for m in ('sr_pretrained', 'sr_control', 'sr_finetuned') for s in (0, 1, 2)}
+    assert all(0 < float(r['psnr_y']) < 80 and 0 < float(r['ssim_y']) <= 1 for r in test if r['set'] != 'lr-photos')
+    assert {r['image'] for r in rows if r['split'] == 'val'} <= set(TRAIN_PHOTOS)
 
-    picture = cv2.imread(str(out / 'comparison.png'))
-    assert picture.shape[:2] == (20 + 2 * 194, 5 * 194)  # label row + one row per test image, five columns
+    for name in ('training_pairs', 'metrics', 'comparison_motion-noise', 'comparison_lr-photos'):
+        assert cv2.imread(str(out / f'{name}.png')) is not None, name
 
-    network = {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': SCALE, 'res_scale': 1,
-               'img_range': 255., 'rgb_mean': [0.4488, 0.4371, 0.4040], **QUICK['sr_net']}
-    for name in ('sr_pretrained', 'sr_control', 'sr_finetuned'):
+    # Every run is a copy of a template under options/demo/ that names its overrides, and BasicSR ran it.
+    copy = (out / 'options' / 'demo_sr_finetuned_seed1.yml').read_text()
+    assert copy.startswith('# Written by undersr demo from options/demo/sr_finetune.yml')
+    opt = yaml.safe_load(copy)
+    assert opt['manual_seed'] == 1 and opt['model_type'] == 'UndertrainedSRModel'
+    assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed1.pth')
+    assert (out / 'experiments' / 'demo_sr_finetuned_seed1' / 'models' / 'net_g_latest.pth').is_file()
+    for name in ('sr_pretrained_seed0', 'sr_control_seed2', 'sr_finetuned_seed1'):
         assert set(torch.load(out / 'models' / f'{name}.pth', weights_only=True)) == {'params'}
-        load_weights(build_network(dict(network)), str(out / 'models' / f'{name}.pth'))  # strict
-    net, meta = load_reconstruction(str(out / 'models' / f'recon_ep{QUICK["recon_epochs"]}.pth'))
-    assert meta['network_g']['type'] == 'VQVAE2'
+        load_weights(build_network(dict(opt['network_g'])), str(out / 'models' / f'{name}.pth'))  # strict
+    _, meta = load_reconstruction(str(out / 'models' / 'recon_ep2.pth'))
+    assert meta['network_g']['type'] == 'VQVAE2' and meta['epoch'] == 2
+
+    # A user reruns one step from its template, in place, as the README says (sizes of --quick's networks).
+    run_py(['train.py', '-opt', 'options/demo/sr_finetune.yml', '--force_yml', 'train:total_iter=2',
+            'network_g:num_feat=8', 'network_g:num_conv=2', 'datasets:train:gt_size=64'], cwd=workdir)
+    assert (workdir / 'experiments' / 'demo_sr_finetune' / 'models' / 'net_g_latest.pth').is_file()
+
+
+def test_no_held_aside_photo_or_scene_is_on_the_training_side():
+    assert not set(TEST_PHOTOS) & set(TRAIN_PHOTOS)
+    assert len(TEST_PHOTOS) >= 6
+    # the right view of the held-aside motorcycle scene would leak it
+    assert not {'stereo_motorcycle', 'motorcycle_right'} & set(TRAIN_PHOTOS)
+
+
+def test_validation_part_is_cut_from_the_training_part():
+    image = np.arange(64 * 100 * 3, dtype=np.uint8).reshape(64, 100, 3)
+    train, val = split_train_val(image, multiple=4)
+    assert train.shape[1] % 4 == 0 and val.shape[1] % 4 == 0 and train.shape[1] + val.shape[1] == 100
+    assert np.array_equal(np.concatenate([train, val], axis=1), image)
+
+
+def test_realistic_degradations_are_seeded_and_differ_from_bicubic():
+    hr = np.ascontiguousarray(load_photo('astronaut')[:128, :128])
+    bicubic = DEGRADATIONS['bicubic'][0](hr, 0)
+    assert bicubic.shape == (32, 32, 3) and bicubic.dtype == np.uint8
+    for name in REALISTIC:
+        function = DEGRADATIONS[name][0]
+        lr = function(hr, 3)
+        assert lr.shape == (32, 32, 3) and lr.dtype == np.uint8
+        assert np.array_equal(lr, function(hr, 3)), name
+        assert np.abs(lr.astype(int) - bicubic).mean() > 1, name
+    noisy = DEGRADATIONS['motion-noise'][0]
+    assert not np.array_equal(noisy(hr, 3), noisy(hr, 4))
+
+
+def test_grace_hopper_comes_from_matplotlib_without_a_download():
+    photo = load_photo('grace_hopper')
+    assert photo.shape == (600, 512, 3) and photo.dtype == np.uint8
+
+
+def _rows(ft_ssim, ctrl_ssim, pre_ssim=0.5, psnr_gain=0.1):
+    rows = []
+    for subset in DEGRADATIONS:
+        rows.append({'split': 'test', 'set': subset, 'image': 'a', 'method': 'bicubic', 'seed': None,
+                     'psnr_y': 20.0, 'ssim_y': 0.4, 'niqe': float('nan')})
+        for seed in range(3):
+            for method, ssim in (('sr_pretrained', pre_ssim), ('sr_control', ctrl_ssim[seed]),
+                                 ('sr_finetuned', ft_ssim[seed])):
+                rows.append({'split': 'test', 'set': subset, 'image': 'a', 'method': method, 'seed': seed,
+                             'psnr_y': 21.0 + (psnr_gain if method == 'sr_finetuned' else 0), 'ssim_y': ssim,
+                             'niqe': float('nan')})
+    return rows
+
+
+def test_differences_are_paired_by_seed():
+    table = per_seed(_rows(ft_ssim=[0.60, 0.70, 0.80], ctrl_ssim=[0.55, 0.65, 0.75]))
+    mean, std, diffs = difference(table, 'test', 'defocus', 'sr_finetuned', 'sr_control', 'ssim_y')
+    assert diffs == pytest.approx([0.05, 0.05, 0.05]) and mean == pytest.approx(0.05) and std == pytest.approx(0)
+    mean, _, diffs = difference(table, 'test', 'defocus', 'sr_pretrained', 'bicubic', 'psnr_y')
+    assert diffs == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_target_needs_the_gain_beyond_twice_the_seed_spread():
+    met = target_checks(per_seed(_rows(ft_ssim=[0.55, 0.56, 0.57], ctrl_ssim=[0.51, 0.52, 0.53])))
+    assert all(ok for _, _, ok in met)
+    noisy = target_checks(per_seed(_rows(ft_ssim=[0.55, 0.62, 0.57], ctrl_ssim=[0.51, 0.52, 0.53])))
+    failed = [text for text, _, ok in noisy if not ok]
+    assert failed and all('seed std' in text and 'control' in text for text in failed)
+    small = target_checks(per_seed(_rows(ft_ssim=[0.53, 0.54, 0.55], ctrl_ssim=[0.51, 0.52, 0.53])))
+    assert any('+0.03' in text and not ok for text, _, ok in small)
+    lossy = target_checks(per_seed(_rows(ft_ssim=[0.55, 0.56, 0.57], ctrl_ssim=[0.51, 0.52, 0.53], psnr_gain=-0.1)))
+    assert any('PSNR-Y' in text and not ok for text, _, ok in lossy)
+
+
+def test_split_name_reads_method_and_seed():
+    assert split_name('sr_finetuned_seed2') == ('sr_finetuned', 2)
+    assert split_name('bicubic') == ('bicubic', None)
+
+
+def test_write_options_applies_overrides_and_names_them(tmp_path):
+    path = options.write_options(str(tmp_path), 'sr_control', {'name': 'x_seed4', 'manual_seed': 4,
+                                                               'train:optim_g:lr': 5e-5})
+    text = open(path).read()
+    assert path.endswith('x_seed4.yml') and '#   train:optim_g:lr: 5e-05' in text
+    opt = yaml.safe_load(text)
+    assert opt['manual_seed'] == 4 and opt['train']['optim_g']['lr'] == 5e-5
+    assert opt['train']['total_iter'] == options.load_template('sr_control')['train']['total_iter']
+
+
+def test_every_template_names_a_registered_model_and_network():
+    from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
+    for name in ('recon_VQVAE2', 'sr_pretrain', 'sr_finetune', 'sr_control', 'test_sr'):
+        opt = options.load_template(name)
+        assert opt['model_type'] in MODEL_REGISTRY, name
+        assert ARCH_REGISTRY.get(opt['network_g']['type']), name
+    # one architecture for every SR step: the demo copies sr_pretrain's into the others; the files agree too
+    networks = {name: options.load_template(name)['network_g'] for name in ('sr_pretrain', 'sr_finetune',
+                                                                            'sr_control', 'test_sr')}
+    assert all(n == networks['sr_pretrain'] for n in networks.values())

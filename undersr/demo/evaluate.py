@@ -1,0 +1,117 @@
+"""Scores the SR images that the demo's test runs wrote: PSNR-Y and SSIM-Y against HR, NIQE without HR."""
+import os
+from os import path as osp
+
+from undersr.degrade import Degrader
+from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
+from undersr.image_io import read_rgb, to_uint8
+from undersr.progress import progress
+
+import cv2
+import numpy as np
+import torch
+from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
+
+NIQE_SET = 'lr-photos'
+
+
+def niqe(rgb):
+    """BasicSR's NIQE on Y (border 4), or NaN where it is undefined (a flat image from a barely trained network)."""
+    try:
+        return float(calculate_niqe(np.ascontiguousarray(rgb[..., ::-1]), SCALE, input_order='HWC', convert_to='y'))
+    except np.linalg.LinAlgError:
+        return float('nan')
+
+
+def bicubic_upsample(lr):
+    """The baseline: OpenCV bicubic ×4 of an (h, w, 3) uint8 image."""
+    return cv2.resize(lr, (lr.shape[1] * SCALE, lr.shape[0] * SCALE), interpolation=cv2.INTER_CUBIC)
+
+
+def score(sr, hr):
+    """PSNR-Y and SSIM-Y (border 4, BasicSR's functions) of two (H, W, 3) uint8 RGB images."""
+    sr_bgr, hr_bgr = np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(hr[..., ::-1])
+    return {'psnr_y': float(calculate_psnr(sr_bgr, hr_bgr, SCALE, test_y_channel=True)),
+            'ssim_y': float(calculate_ssim(sr_bgr, hr_bgr, SCALE, test_y_channel=True))}
+
+
+def split_name(model_name):
+    """``'sr_finetuned_seed2'`` -> ``('sr_finetuned', 2)``; ``'bicubic'`` -> ``('bicubic', None)``."""
+    method, _, seed = model_name.rpartition('_seed')
+    return (method, int(seed)) if method else (model_name, None)
+
+
+def evaluate(demo, model_names, splits=('test', 'val'), niqe_set=True):
+    """Scores bicubic upsampling and every model on every set.
+
+    Args:
+        demo (undersr.demo.pipeline.Demo): The run (its data and its test runs' SR images).
+        model_names (list[str]): ``models/<name>.pth`` names whose test runs have finished.
+        splits (Sequence[str]): ``'test'`` (held-aside photos) and/or ``'val'`` (validation parts).
+        niqe_set (bool): Also score the no-ground-truth LR photos with NIQE.
+
+    Returns:
+        list[dict]: One row per (split, set, image, model): ``split``, ``set``, ``image``, ``method``, ``seed``,
+        ``psnr_y``, ``ssim_y``, ``niqe`` (NaN where not measured).
+    """
+    rows = []
+    nan = float('nan')
+    for split in splits:
+        images = sorted(osp.splitext(f)[0] for f in os.listdir(osp.join(demo.data, split, 'gt')))
+        for degradation in progress(list(DEGRADATIONS), desc=f'scoring {split} sets'):
+            for image in images:
+                hr = read_rgb(osp.join(demo.data, split, 'gt', f'{image}.png'))
+                lr = read_rgb(osp.join(demo.data, split, 'lq', degradation, f'{image}.png'))
+                outputs = {'bicubic': bicubic_upsample(lr)}
+                outputs.update({m: read_rgb(demo.sr_image(m, f'{split}_{degradation}', image)) for m in model_names})
+                for model_name, sr in outputs.items():
+                    method, seed = split_name(model_name)
+                    rows.append({'split': split, 'set': degradation, 'image': image, 'method': method, 'seed': seed,
+                                 **score(sr, hr), 'niqe': nan})
+    if niqe_set:
+        folder = osp.join(demo.data, 'test', 'lr_photos')
+        for image in progress(sorted(osp.splitext(f)[0] for f in os.listdir(folder)), desc='NIQE'):
+            outputs = {'bicubic': bicubic_upsample(read_rgb(osp.join(folder, f'{image}.png')))}
+            outputs.update({m: read_rgb(demo.sr_image(m, f'test_{NIQE_SET}', image)) for m in model_names})
+            for model_name, sr in outputs.items():
+                method, seed = split_name(model_name)
+                rows.append({'split': 'test', 'set': NIQE_SET, 'image': image, 'method': method, 'seed': seed,
+                             'psnr_y': nan, 'ssim_y': nan, 'niqe': niqe(sr)})
+    return rows
+
+
+def degradation_strength(demo, recon_paths, color_correct):
+    """How far each degradation moves the validation parts' LR from their bicubic LR: mean PSNR (dB, RGB).
+
+    The undertrained reconstructions the fine-tune learns from are compared with the realistic test degradations
+    (made on the validation parts, whose HR the demo owns); a fine-tune learns to undo what it sees, so a training
+    degradation much stronger than the test's teaches it to over-restore.
+
+    Args:
+        demo (undersr.demo.pipeline.Demo): The run.
+        recon_paths (list[str]): Reconstruction checkpoints (``models/recon_ep<N>.pth``).
+        color_correct (str): The fine-tune's colour correction.
+
+    Returns:
+        dict[str, float]: Degradation label -> mean PSNR to the bicubic LR.
+    """
+    folder = osp.join(demo.data, 'val', 'lq')
+    names = sorted(os.listdir(osp.join(folder, 'bicubic')))
+    clean = [read_rgb(osp.join(folder, 'bicubic', n)) for n in names]
+    strength = {}
+    for subset in REALISTIC:
+        strength[f'test degradation: {subset}'] = float(np.mean(
+            [_psnr(read_rgb(osp.join(folder, subset, n)), c) for n, c in zip(names, clean)]))
+    for path in recon_paths:
+        degrader = Degrader([path], scale=SCALE, color_correct=color_correct)
+        values = []
+        for seed, lr in enumerate(clean):
+            x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+            values.append(_psnr(to_uint8(degrader.degrade_lr(x, [seed])['lq'][0].permute(1, 2, 0)).numpy(), lr))
+        strength[f'training: {degrader.sources[0].name} ({color_correct})'] = float(np.mean(values))
+    return strength
+
+
+def _psnr(a, b):
+    """PSNR (dB) of two uint8 images over all channels."""
+    return float(calculate_psnr(a, b, 0))

@@ -1,0 +1,130 @@
+"""``DIR/report.md``: what the demo ran, what it measured, and whether it met issue 11's target."""
+from os import path as osp
+
+from undersr.demo.degradations import DEGRADATIONS, REALISTIC
+from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS
+from undersr.demo.summary import ablation_table, differences_table, results_table, target_checks
+
+TABLE_START, TABLE_END = '<!-- demo-table:start -->', '<!-- demo-table:end -->'
+
+
+def main_table(table):
+    """The held-aside results table between markers: the README quotes it (``tests/test_readme.py``)."""
+    return f'{TABLE_START}\n{results_table(table, "test")}\n{TABLE_END}'
+
+
+def write_report(path, table, info):
+    """Writes ``report.md``.
+
+    Args:
+        path (str): Where to write.
+        table (dict): :func:`undersr.demo.summary.per_seed` of all rows.
+        info (dict): ``command``, ``commit``, ``wall_min``, ``cpu_min``, ``threads``, ``quick``, ``seeds``,
+            ``method`` (the fine-tune's knobs), ``iters`` (``pretrain`` and ``finetune``), ``recon_epochs``,
+            ``network`` (``network_g`` of the SR model), ``strength``
+            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``).
+    """
+    checks = target_checks(table)
+    passed = all(ok for _, _, ok in checks)
+    method = info['method']
+    degradations = '\n'.join(f'  - `{name}`: {text}' + (' — realistic' if name in REALISTIC else '')
+                             for name, (_, text) in DEGRADATIONS.items())
+    check_rows = '\n'.join(f'| {text} | {value} | {"yes" if ok else "**no**"} |' for text, value, ok in checks)
+    network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
+    text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
+
+The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship inside installed packages.
+
+- Command: `{info['command']}`
+- Commit: `{info['commit']}`
+- Wall time: {info['wall_min']:.1f} min; CPU time (all processes): {info['cpu_min']:.1f} min; {info['threads']}.
+
+## What ran
+1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
+   the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
+2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
+   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once per seed
+   ({', '.join(map(str, info['seeds']))}).
+3. **Fine-tune** (`options/demo/sr_finetune.yml`, `UndertrainedSRModel`, fresh degradations every iteration) and
+   **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
+   iterations from the pre-trained model of the same seed. Undertrained degradation: VQ-VAE-2 epoch(s)
+   {', '.join(map(str, method['recon_epochs']))}{' mixed per sample' if len(method['recon_epochs']) > 1 else ''},
+   colour correction `{method['color_correct']}`.
+4. **Test** (`options/demo/test_sr.yml`, one copy per model): the six held-aside photos ({', '.join(TEST_PHOTOS)}),
+   never read by any training step, under
+{degradations}
+   and, without ground truth, the same photos at their own resolution as LR input (NIQE).
+
+The copies that ran, with every override, are in `options/`; BasicSR's logs in `experiments/` and `results/`.
+Why these settings, with the validation numbers that chose them: `docs/demo-choices.md` in the repository.
+Training-side photos: {', '.join(TRAIN_PHOTOS)} (the right quarter of each is the validation part).
+
+## Held-aside photos (mean ± std over seeds)
+{main_table(table)}
+
+Fine-tuned minus reference, paired by seed (mean ± std):
+
+{differences_table(table)}
+
+![metrics per method and set](metrics.png)
+
+## Issue 11's target: {'met' if passed else 'not met'}
+| criterion | measured | met |
+|---|---|---|
+{check_rows}
+
+## How strong is each degradation?
+Mean PSNR of the degraded LR to the bicubic LR of the validation parts (higher: milder). The fine-tune learns to
+undo the training degradation it sees; where that is much stronger than the test's, it learns to over-restore.
+
+| degradation | PSNR to bicubic LR (dB) |
+|---|---|
+{chr(10).join(f'| {k} | {v:.2f} |' for k, v in info['strength'].items())}
+
+## Validation parts of the training-side photos (mean ± std over seeds)
+These parts chose the settings; the held-aside photos chose nothing.
+
+{results_table(table, 'val')}
+
+{ablation_section(table, info.get('variants'))}## Pictures
+Training pairs the fine-tune sees (HR | bicubic LR | degraded LR of each VQ-VAE-2 epoch checkpoint):
+
+![training pairs](training_pairs.png)
+
+Comparison crops (seed 0 of each method), one picture per test set:
+
+{chr(10).join(f'![{s}](comparison_{s}.png)' for s in [*REALISTIC, 'lr-photos'])}
+
+## Try it on your own photo
+<!-- issue 17, item 3: the lead links the `undersr upscale --compare` page here. -->
+
+Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.py`).
+"""
+    with open(path, 'w') as f:
+        f.write(text)
+    return passed
+
+
+def ablation_section(table, variants):
+    """The ``--ablation`` section (empty without it): the paper's two findings in miniature."""
+    if not variants:
+        return ''
+    return f"""## Ablation: which reconstruction epoch, and does lab-stats help? (fine-tuned minus control)
+Each variant is fine-tuned like the main one (same pre-trained models, seeds, iterations and learning rate); only
+the undertrained degradation changes. Mean ± std over seeds of the seed-paired difference from the control.
+
+Validation parts:
+
+{ablation_table(table, variants, 'val')}
+
+Held-aside photos:
+
+{ablation_table(table, variants, 'test')}
+
+![ablation](ablation.png)
+
+"""
+
+
+def report_path(out):
+    return osp.join(out, 'report.md')
