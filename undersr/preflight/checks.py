@@ -264,9 +264,12 @@ class _Preflight:
                                              'key', 'unknown key'))
 
     def registered(self, key, name, registry, what):
-        if name is None or name in registry:
+        # BasicSR's Registry.get also finds `<name>_basicsr`, the suffix BasicSR gives its own copies of names that
+        # other packages (realesrgan, ...) register too, e.g. SRVGGNetCompact and RealESRGANModel.
+        if name is None or name in registry or f'{name}_basicsr' in registry:
             return
-        close = difflib.get_close_matches(str(name), list(registry.keys()), n=1)
+        known = [k[:-len('_basicsr')] if k.endswith('_basicsr') else k for k in registry.keys()]
+        close = difflib.get_close_matches(str(name), known, n=1)
         hint = f'did you mean `{close[0]}`?' if close else 'import the package that registers it before BasicSR runs'
         self.findings.append(Finding(key, None, False, hint, 'key', f"unknown {what} type {name!r}"))
 

@@ -40,10 +40,13 @@ DATASETS = {
 GENERATED = re.compile(r'(?P<hr>.+)_(?P<net>[^_]+)_ep(?P<epoch>\d+)')
 EXPERIMENT_FILE = re.compile(r'(?:.*/)?experiments/(?P<name>[^/]+)/models/(?P<file>[^/]+)')
 NEVER_DOWNLOADS = 'undersr never downloads'
+DEMO_HOW = 'make it: undersr demo (it writes demo_out/; README, first command)'  # options/demo/ read its outputs
 
 def data_how(path, scale=4):
     """What makes the dataset at ``path``: the ``undersr generate`` command, a README step or the official source."""
     parts = osp.normpath(osp.expanduser(str(path))).split(os.sep)
+    if parts[0] == 'demo_out':
+        return DEMO_HOW
     if 'datasets' not in parts[:-1]:
         return f'put the images there, or fix the path ({README_DATA})'
     i = parts.index('datasets')
@@ -67,6 +70,8 @@ def weights_how(path, root_path='.'):
     name = osp.basename(str(path))
     if name in OFFICIAL_WEIGHTS:
         return f'download {name} from {OFFICIAL_WEIGHTS[name]} and put it at this path; {NEVER_DOWNLOADS}'
+    if osp.normpath(str(path)).split(os.sep)[0] == 'demo_out':
+        return DEMO_HOW
     m = EXPERIMENT_FILE.fullmatch(osp.normpath(osp.expanduser(str(path))).replace(os.sep, '/'))
     if m:
         option = _options_by_name(osp.abspath(root_path)).get(m['name'])
