@@ -15,6 +15,6 @@ setup(
     packages=find_packages(include=['undersr', 'undersr.*']),
     python_requires='>=3.9',
     install_requires=requirements(),
-    extras_require={'test': ['pytest>=7', 'ruff']},
+    extras_require={'test': ['pytest>=7', 'pytest-xdist', 'ruff']},
     entry_points={'console_scripts': ['undersr=undersr.cli:main']},
 )
