@@ -261,3 +261,9 @@ def test_auto_resume_of_an_fp16_run_continues_its_scaler(workdir, monkeypatch):
     run_pipeline(train_pipeline, str(workdir), base + ['train:total_iter=4', 'logger:save_checkpoint_freq=4',
                                                        '--auto_resume'])
     assert torch.load(states / '4.state', weights_only=False)['grad_scaler']['_growth_tracker'] == 4
+
+
+def test_benchmark_smoke_run_prints_a_summary(run_py):
+    proc = run_py(['benchmarks/bench_train_speed.py', '--smoke'], cwd=ROOT)
+    assert [line for line in proc.stdout.splitlines() if line.startswith('summary')]
+    assert 'bf16+channels_last' in proc.stdout and 'fp16' in proc.stdout
