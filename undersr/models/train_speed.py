@@ -28,9 +28,10 @@ The defaults leave training exactly as BasicSR's. What each option does:
   another and each new size would compile again. Checkpoints keep their keys: the modules are not replaced.
 
 The options act on the networks themselves (their ``forward``), not on a model's ``optimize_parameters``, so the
-same mixin serves ``SRModel``, ``SwinIRModel`` and ``ESRGANModel`` (two networks, two optimizers) alike. fp16 scaling relies on every loss term coming from a ``cri_*`` loss module of the model, as in all of
-BasicSR's models. DataParallel (``num_gpu`` > 1 without ``--launcher``) is refused with these options: its
-replicas would call the original network; use one process per GPU (``torchrun ... --launcher pytorch``).
+same mixin serves ``SRModel``, ``SwinIRModel`` and ``ESRGANModel`` (two networks, two optimizers) alike. fp16
+scaling relies on every loss term coming from a ``cri_*`` loss module of the model, as in all of BasicSR's models.
+DataParallel (``num_gpu`` > 1 without ``--launcher``) is refused with these options: its replicas would call the
+original network; use one process per GPU (``torchrun ... --launcher pytorch``).
 
 This module has no ``_model.py`` suffix: it registers no model. The registered models put the mixin first, e.g.
 ``class AmpSRModel(TrainSpeedMixin, SRModel)`` (:mod:`undersr.models.amp_model`, :mod:`undersr.models.hat_model`).
