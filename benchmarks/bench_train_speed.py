@@ -15,7 +15,9 @@ Timing: after ``--warmup`` steps of every setting (compilation happens there), `
 ``--steps`` steps of every setting, in an order that rotates from round to round; a setting's time in a round is
 the median of its steps, and its speed-up in that round is float32's time in the same round divided by its own.
 The table gives the median over the rounds and the range of the per-round speed-ups, which shows the noise of a
-shared machine. ``--profile`` adds ``torch.profiler`` tables of one HAT-S step in float32 and in bf16 (+ channels_last).
+shared machine. ``--clock cpu --threads 1`` times the process's CPU seconds instead of wall seconds: on a machine
+that other processes keep busy, it leaves out the time the scheduler gives them. ``--profile`` adds
+``torch.profiler`` tables of one HAT-S step in float32 and in bf16 (+ channels_last).
 
 Usage::
 
@@ -29,6 +31,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 
 from common import ROOT, default_device, hr_batch, machine_info, synchronize, timings
 
@@ -109,6 +112,17 @@ def build_step(network, model_type, setting, batch, device, tmp):
     return model, step
 
 
+def cpu_timings(fn, repeats):
+    """CPU seconds of the process (all its threads) per call of ``fn()``, sorted: on a shared CPU, unlike wall time,
+    this does not count the time the scheduler gives to other processes (``--clock cpu``)."""
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return sorted(times)
+
+
 def profile_table(step, device, label, rows):
     """``torch.profiler`` table of one step (after the warm-up), sorted by self time."""
     from torch.profiler import ProfilerActivity, profile
@@ -144,7 +158,9 @@ def run_workload(name, workload, args, device, tmp):
     for r in range(args.rounds):
         shift = r % len(args.settings)
         for setting in args.settings[shift:] + args.settings[:shift]:
-            per_round[setting].append(statistics.median(timings(steps[setting], device, args.steps, warmup=0)))
+            times = cpu_timings(steps[setting], args.steps) if args.clock == 'cpu' else \
+                timings(steps[setting], device, args.steps, warmup=0)
+            per_round[setting].append(statistics.median(times))
     if args.profile and name.startswith('HAT-S'):
         for setting in ('float32', 'bf16', 'bf16+channels_last'):
             if setting in steps:
@@ -173,6 +189,9 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, default=3, help='timed steps per setting and round')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per setting (compilation)')
     parser.add_argument('--threads', type=int, help="torch threads (default: torch's)")
+    parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                        help='wall time, or CPU time of the process (CPU only; use with --threads 1 on a busy '
+                             'machine: OpenMP threads spin while they wait for a descheduled peer)')
     parser.add_argument('--profile', action='store_true', help='profiler tables of HAT-S float32 vs bf16')
     parser.add_argument('--profile-rows', type=int, default=15)
     parser.add_argument('--smoke', action='store_true', help='tiny networks, one round: seconds')
@@ -180,6 +199,8 @@ def main(argv=None):
 
     import torch
     device = torch.device(args.device)
+    if args.clock == 'cpu' and device.type != 'cpu':
+        parser.error('--clock cpu measures the CPU; use the wall clock on a GPU')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.smoke:
@@ -190,8 +211,8 @@ def main(argv=None):
     chosen = workloads(args.size or ('official' if device.type == 'cuda' else 'cpu'), args.smoke)
     chosen = {name: chosen[name] for name in (args.models or chosen)}
     print(machine_info(device))
-    print(f'{args.rounds} rounds x {args.steps} timed steps per setting after {args.warmup} warm-up steps; '
-          f'speed-up = float32 time / setting time in the same round')
+    print(f'{args.rounds} rounds x {args.steps} timed steps per setting after {args.warmup} warm-up steps, '
+          f'{args.clock} clock; speed-up = float32 time / setting time in the same round')
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, workload in chosen.items():

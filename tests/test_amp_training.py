@@ -262,6 +262,15 @@ def test_auto_resume_of_an_fp16_run_continues_its_scaler(workdir, monkeypatch):
                                                        '--auto_resume'])
     assert torch.load(states / '4.state', weights_only=False)['grad_scaler']['_growth_tracker'] == 4
 
+    # test.py reads train.amp too, when the test option file has it
+    from basicsr.test import test_pipeline
+    with open('options/test/test_EDSR_x4_tiny_cpu.yml') as f:
+        opt = yaml.safe_load(f)
+    opt.update(model_type='AmpSRModel', train={'amp': 'bf16'})
+    (workdir / 'test_amp.yml').write_text(yaml.safe_dump(opt))
+    run_pipeline(test_pipeline, str(workdir), ['-opt', 'test_amp.yml'])
+    assert len(os.listdir(workdir / 'results' / opt['name'] / 'visualization' / 'sample')) == 3
+
 
 def test_benchmark_smoke_run_prints_a_summary(run_py):
     proc = run_py(['benchmarks/bench_train_speed.py', '--smoke'], cwd=ROOT)
