@@ -15,9 +15,11 @@ Timing: after ``--warmup`` steps of every setting (compilation happens there), `
 ``--steps`` steps of every setting, in an order that rotates from round to round; a setting's time in a round is
 the median of its steps, and its speed-up in that round is float32's time in the same round divided by its own.
 The table gives the median over the rounds and the range of the per-round speed-ups, which shows the noise of a
-shared machine. ``--clock cpu --threads 1`` times the process's CPU seconds instead of wall seconds: on a machine
-that other processes keep busy, it leaves out the time the scheduler gives them. ``--profile`` adds
-``torch.profiler`` tables of one HAT-S step in float32 and in bf16 (+ channels_last).
+shared machine, and the L1 loss of each setting's last step against float32's (all settings train the same steps on
+the same batch from the same weights, so this is their numerical drift). ``--clock cpu --threads 1`` times the
+process's CPU seconds instead of wall seconds: on a machine that other processes keep busy, it leaves out the time
+the scheduler gives them. ``--profile`` adds ``torch.profiler`` tables of one HAT-S step in float32 and in bf16
+(+ channels_last).
 
 Usage::
 
@@ -146,11 +148,11 @@ def run_workload(name, workload, args, device, tmp):
     batch = {'gt': gt, 'lq': bicubic_downsample(gt, 4).clamp(0, 1)}
     flops = step_flops(network, batch)
     print(f'\n{name}: batch {batch_size} of {lr_size}² LR, {flops / 1e9:.1f} GFLOP per forward + backward')
-    steps = {}
+    models, steps = {}, {}
     for setting in args.settings:
         if device.type == 'cuda':
             torch.cuda.reset_peak_memory_stats(device)
-        model, steps[setting] = build_step(network, model_type, setting, batch, device, tmp)
+        models[setting], steps[setting] = build_step(network, model_type, setting, batch, device, tmp)
         timings(steps[setting], device, repeats=1, warmup=args.warmup)
         memory = f', peak {torch.cuda.max_memory_allocated(device) / 2 ** 30:.1f} GiB' if device.type == 'cuda' else ''
         print(f'  built and warmed up {setting}{memory}', flush=True)
@@ -161,18 +163,22 @@ def run_workload(name, workload, args, device, tmp):
             times = cpu_timings(steps[setting], args.steps) if args.clock == 'cpu' else \
                 timings(steps[setting], device, args.steps, warmup=0)
             per_round[setting].append(statistics.median(times))
+    # Every setting has now run the same number of steps on the same batch from the same weights.
+    final_loss = {setting: models[setting].log_dict['l_pix'] for setting in args.settings}
     if args.profile and name.startswith('HAT-S'):
         for setting in ('float32', 'bf16', 'bf16+channels_last'):
             if setting in steps:
                 print(profile_table(steps[setting], device, f'{name} {setting}', args.profile_rows))
     results = {}
-    print(f'{"model":<8}{"setting":<28}{"ms/step":>10}{"GFLOP/s":>9}{"speed-up":>10}{"range over rounds":>20}')
+    print(f'{"model":<8}{"setting":<28}{"ms/step":>10}{"GFLOP/s":>9}{"speed-up":>10}{"range over rounds":>20}'
+          f'{"final L1 vs float32":>22}')
     for setting in args.settings:
         speedups = [f / s for f, s in zip(per_round['float32'], per_round[setting])]
         median = statistics.median(per_round[setting])
         results[setting] = (median, speedups)
         print(f'{name:<8}{setting:<28}{median * 1e3:>10.1f}{flops / median / 1e9:>9.1f}'
-              f'{statistics.median(speedups):>9.2f}x{min(speedups):>12.2f}-{max(speedups):.2f}x', flush=True)
+              f'{statistics.median(speedups):>9.2f}x{min(speedups):>12.2f}-{max(speedups):.2f}x'
+              f'{(final_loss[setting] / final_loss["float32"] - 1) * 100:>+21.3f}%', flush=True)
     return results
 
 
