@@ -16,10 +16,11 @@ Timing: after ``--warmup`` steps of every setting (compilation happens there), `
 the median of its steps, and its speed-up in that round is float32's time in the same round divided by its own.
 The table gives the median over the rounds and the range of the per-round speed-ups, which shows the noise of a
 shared machine, and the L1 loss of each setting's last step against float32's (all settings train the same steps on
-the same batch from the same weights, so this is their numerical drift). ``--clock cpu --threads 1`` times the
-process's CPU seconds instead of wall seconds: on a machine that other processes keep busy, it leaves out the time
-the scheduler gives them. ``--profile`` adds ``torch.profiler`` tables of one HAT-S step in float32 and in bf16
-(+ channels_last).
+the same batch from the same weights with the same random draws, so this is their numerical drift; compiled code
+draws HAT's stochastic depth from its own generator, so with ``compile`` it also includes other DropPath masks).
+``--clock cpu --threads 1`` times the process's CPU seconds instead of wall seconds: on a machine that other
+processes keep busy, it leaves out the time the scheduler gives them. ``--profile`` adds ``torch.profiler`` tables
+of one HAT-S step in float32 and in bf16 (+ channels_last).
 
 Usage::
 
@@ -108,6 +109,7 @@ def build_step(network, model_type, setting, batch, device, tmp):
 
     def step():
         count[0] += 1
+        torch.manual_seed(count[0])  # the same stochastic-depth draws (HAT's DropPath) in every setting
         model.feed_data(batch)
         model.optimize_parameters(count[0])
 

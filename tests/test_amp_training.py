@@ -61,6 +61,7 @@ def train(model, iters, data=None, first=1):
     data = data or batch()
     logs = []
     for it in range(first, first + iters):
+        torch.manual_seed(it)  # the same random draws (e.g. HAT's stochastic depth) whatever ran before
         model.feed_data(data)
         model.optimize_parameters(it)
         logs.append(dict(model.log_dict))
