@@ -23,7 +23,7 @@ NETWORKS = {  # (network_g, model_type): a tiny EDSR and a tiny HAT
 }
 DISCRIMINATOR = {'type': 'VGGStyleDiscriminator', 'num_in_ch': 3, 'num_feat': 4, 'input_size': 128}
 # bf16 keeps 8 significant bits (relative rounding 2^-9 ~ 0.2 % per operation): over a few iterations of a tiny
-# network the L1 loss stays within 1 % of float32's (measured: at most 0.06 % for HAT, 0.001 % for EDSR).
+# network the L1 loss stays within 1 % of float32's (measured: at most 0.04 % for HAT, 0.0003 % for EDSR).
 LOSS_RTOL = 1e-2
 
 
