@@ -6,9 +6,12 @@ own BasicSR model classes, which its option files name: ``HATModel`` for bicubic
 LR input is reflect-padded to a multiple of ``network_g.window_size`` and the output cropped back, and the
 optional ``tile: {tile_size, tile_pad}`` runs large images tile by tile. That is :class:`TiledTestMixin`
 (:mod:`undersr.models.tiling`), put in front of the matching BasicSR model. The Real-ESRGAN ones are BasicSR's
-device-agnostic versions (:mod:`undersr.basicsr_fixes`), so they also run with ``num_gpu: 0``.
+device-agnostic versions (:mod:`undersr.basicsr_fixes`), so they also run with ``num_gpu: 0``. ``HATModel`` and
+``UndertrainedHATModel`` read ``train.amp``, ``train.channels_last`` and ``train.compile``
+(:mod:`undersr.models.train_speed`).
 """
 from undersr.models.tiling import TiledTestMixin
+from undersr.models.train_speed import TrainSpeedMixin
 from undersr.models.undertrained_mixin import UndertrainedMixin
 
 from basicsr.models import realesrgan_model, realesrnet_model
@@ -17,7 +20,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 
 @MODEL_REGISTRY.register()
-class HATModel(TiledTestMixin, SRModel):
+class HATModel(TrainSpeedMixin, TiledTestMixin, SRModel):
     """HAT's ``HATModel``: ``SRModel`` training, window-size padding and optional tiling at test time."""
 
 
