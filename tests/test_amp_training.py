@@ -147,6 +147,23 @@ def test_validation_runs_under_the_same_autocast(tmp_path, network):
     assert 0 < difference < 0.05  # same weights: only bf16 rounding separates them
 
 
+@pytest.mark.parametrize('name', ['RealHATMSEModel', 'RealHATGANModel'])
+def test_hat_real_world_models_test_under_the_option_files_autocast(name):
+    """HAT's own Real-world option files name these classes; ``test.py`` with ``train.amp`` runs them in bf16."""
+    outputs = []
+    for amp in ('none', 'bf16'):
+        opt = {'model_type': name, 'scale': 4, 'num_gpu': 0, 'dist': False, 'is_train': False,
+               'network_g': dict(NETWORKS['HAT'][0]), 'path': {'pretrain_network_g': None, 'strict_load_g': True},
+               'train': {'amp': amp}}
+        torch.manual_seed(0)
+        model = build_model(opt)
+        model.lq = batch(size=40)['lq']
+        model.test()
+        outputs.append(model.output)
+    assert outputs[1].dtype == torch.float32 and outputs[1].shape == outputs[0].shape == (2, 3, 40, 40)
+    assert 0 < (outputs[1] - outputs[0]).abs().max() < 0.05  # same weights: only bf16 rounding separates them
+
+
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
 def test_networks_hand_back_float32_for_the_losses(tmp_path, amp):
     model = build(gan_options(tmp_path, amp=amp))

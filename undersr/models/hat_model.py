@@ -6,9 +6,8 @@ own BasicSR model classes, which its option files name: ``HATModel`` for bicubic
 LR input is reflect-padded to a multiple of ``network_g.window_size`` and the output cropped back, and the
 optional ``tile: {tile_size, tile_pad}`` runs large images tile by tile. That is :class:`TiledTestMixin`
 (:mod:`undersr.models.tiling`), put in front of the matching BasicSR model. The Real-ESRGAN ones are BasicSR's
-device-agnostic versions (:mod:`undersr.basicsr_fixes`), so they also run with ``num_gpu: 0``. ``HATModel`` and
-``UndertrainedHATModel`` read ``train.amp``, ``train.channels_last`` and ``train.compile``
-(:mod:`undersr.models.train_speed`).
+device-agnostic versions (:mod:`undersr.basicsr_fixes`), so they also run with ``num_gpu: 0``. All four read
+``train.amp``, ``train.channels_last`` and ``train.compile`` (:mod:`undersr.models.train_speed`).
 """
 from undersr.models.tiling import TiledTestMixin
 from undersr.models.train_speed import TrainSpeedMixin
@@ -25,13 +24,13 @@ class HATModel(TrainSpeedMixin, TiledTestMixin, SRModel):
 
 
 @MODEL_REGISTRY.register()
-class RealHATMSEModel(TiledTestMixin, realesrnet_model.RealESRNetModel):
+class RealHATMSEModel(TrainSpeedMixin, TiledTestMixin, realesrnet_model.RealESRNetModel):
     """HAT's ``RealHATMSEModel``: ``RealESRNetModel`` (on-the-fly Real-ESRGAN degradations, pixel loss) with HAT's
     test-time padding and tiling."""
 
 
 @MODEL_REGISTRY.register()
-class RealHATGANModel(TiledTestMixin, realesrgan_model.RealESRGANModel):
+class RealHATGANModel(TrainSpeedMixin, TiledTestMixin, realesrgan_model.RealESRGANModel):
     """HAT's ``RealHATGANModel``: ``RealESRGANModel`` (Real-ESRGAN degradations, GAN and perceptual losses) with
     HAT's test-time padding and tiling."""
 
