@@ -1,5 +1,6 @@
 """`undersr demo`: the whole experiment end to end with --quick, and the pieces that decide its numbers."""
 import csv
+import re
 import sys
 
 import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
@@ -41,6 +42,16 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
 
     for name in ('training_pairs', 'metrics', 'comparison_motion-noise', 'comparison_lr-photos'):
         assert cv2.imread(str(out / f'{name}.png')) is not None, name
+
+    # issue 17, item 3: the report links `undersr upscale --compare`'s page of the seed-0 models and its grid
+    links = re.findall(r'\]\(([^)]+)\)', report)
+    page = [link for link in links if link.endswith('compare/index.html')]
+    assert len(page) == 1 and (out / page[0]).is_file()
+    assert all(label in (out / page[0]).read_text() for label in ('bicubic', 'pre-trained', 'control', 'fine-tuned'))
+    assert any(link.endswith('compare/grid.png') and cv2.imread(str(out / link)) is not None for link in links)
+    for label in ('bicubic', 'pre-trained', 'control', 'fine-tuned'):
+        assert sorted(p.name for p in (out / page[0]).parent.parent.joinpath(label).iterdir()) == sorted(
+            f'{name}.png' for name in TEST_PHOTOS), label
 
     # Every run is a copy of a template under options/demo/ that names its overrides, and BasicSR ran it.
     copy = (out / 'options' / 'demo_sr_finetuned_seed1.yml').read_text()

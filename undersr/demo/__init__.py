@@ -11,8 +11,9 @@ land in ``DIR/options/``):
    pairs of the same tiles for as many iterations;
 4. run every model on the validation and test sets (``test.py``'s pipeline);
 5. score them: PSNR-Y and SSIM-Y against HR, NIQE on LR photos without HR;
-6. write ``DIR/report.md`` (tables with seed spread, issue 11's target, pictures), ``DIR/metrics.csv`` and the
-   weights in ``DIR/models/``.
+6. write ``DIR/report.md`` (tables with seed spread, issue 11's target, pictures), ``DIR/metrics.csv``, the
+   weights in ``DIR/models/``, and ``undersr upscale --compare``'s side-by-side page of the seed-0 models on the
+   no-ground-truth LR photos (``DIR/upscale/compare/index.html`` and ``grid.png``).
 """
 import os
 import resource
@@ -107,6 +108,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
     for subset in (*REALISTIC, NIQE_SET):
         figures.comparison(demo, seed0, subset, osp.join(demo.out, f'comparison_{subset}.png'))
     figures.metrics_plot(table, osp.join(demo.out, 'metrics.png'))
+    compare_page = demo.compare(seed0)
     if ablation:
         figures.ablation_plot(table, variants, osp.join(demo.out, 'ablation.png'))
     command = ' '.join(['undersr', 'demo', *sys.argv[2:]]) if sys.argv[1:2] == ['demo'] else 'undersr demo'
@@ -115,7 +117,8 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
             'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
-            'strength': degradation_strength(demo, recon, METHOD['color_correct'])}
+            'strength': degradation_strength(demo, recon, METHOD['color_correct']),
+            'compare': osp.relpath(compare_page, demo.out)}
     passed = write_report(report_path(demo.out), table, info)
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {report_path(demo.out)} '
           f"(issue 11's target {'met' if passed else 'not met'})")

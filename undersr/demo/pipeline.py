@@ -140,6 +140,22 @@ class Demo:
         return osp.join(self.out, 'results', f'test_{model_name}', 'visualization', dataset,
                         f'{image}_test_{model_name}.png')
 
+    def compare(self, models):
+        """``undersr upscale --compare`` of ``models`` on the no-ground-truth LR photos (issue 17, item 3).
+
+        Args:
+            models (dict[str, str]): Column label -> ``models/<name>.pth`` name (e.g. seed 0 of each method).
+
+        Returns:
+            str: ``DIR/upscale/compare/index.html`` (beside it ``grid.png``; the outputs in ``DIR/upscale/<label>/``).
+        """
+        from undersr.upscale import compare_models
+        # every SR step shares one network (network()), so one test option copy describes all the checkpoints
+        opt = osp.join(self.out, 'options', f'test_{next(iter(models.values()))}.yml')
+        return compare_models([osp.join(self.data, 'test', 'lr_photos')],
+                              {label: self.sr_weights(name) for label, name in models.items()},
+                              osp.join(self.out, 'upscale'), opts=[opt], device='cuda' if self.num_gpu else 'cpu')
+
     def iterations(self):
         """``{'pretrain': N, 'finetune': M}``: the SR runs' ``train.total_iter`` with this size."""
         result = {}

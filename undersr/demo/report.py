@@ -22,7 +22,8 @@ def write_report(path, table, info):
         info (dict): ``command``, ``commit``, ``wall_min``, ``cpu_min``, ``threads``, ``quick``, ``seeds``,
             ``method`` (the fine-tune's knobs), ``iters`` (``pretrain`` and ``finetune``), ``recon_epochs``,
             ``network`` (``network_g`` of the SR model), ``strength``
-            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``).
+            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``),
+            ``compare`` (the comparison page, relative to the report).
     """
     checks = target_checks(table)
     passed = all(ok for _, _, ok in checks)
@@ -30,6 +31,7 @@ def write_report(path, table, info):
     degradations = '\n'.join(f'  - `{name}`: {text}' + (' — realistic' if name in REALISTIC else '')
                              for name, (_, text) in DEGRADATIONS.items())
     check_rows = '\n'.join(f'| {text} | {value} | {"yes" if ok else "**no**"} |' for text, value, ok in checks)
+    grid = osp.join(osp.dirname(info['compare']), 'grid.png')
     network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
     text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
 
@@ -95,8 +97,13 @@ Comparison crops (seed 0 of each method), one picture per test set:
 
 {chr(10).join(f'![{s}](comparison_{s}.png)' for s in [*REALISTIC, 'lr-photos'])}
 
-## Try it on your own photo
-<!-- issue 17, item 3: the lead links the `undersr upscale --compare` page here. -->
+## Side by side on photos without ground truth
+`undersr upscale --compare` ran the seed-0 pre-trained, control and fine-tuned models, with bicubic upsampling,
+on the no-ground-truth LR photos: [the comparison page]({info['compare']}) (same crops side by side, a
+before/after slider, NIQE per output) and, as one picture, [its grid]({grid}).
+
+The same on your own photos: `undersr upscale PHOTOS/ --model models/sr_finetuned_seed0.pth --model
+models/sr_pretrained_seed0.pth --opt options/test_sr_finetuned_seed0.yml --compare --out up/`.
 
 Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.py`).
 """
