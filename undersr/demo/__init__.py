@@ -102,7 +102,8 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
     write_csv(osp.join(demo.out, 'metrics.csv'), rows)
     table = per_seed(rows)
     stage(6, 'writing report.md and its pictures')
-    figures.training_pairs(demo, recon, METHOD['color_correct'], osp.join(demo.out, 'training_pairs.png'))
+    figures.training_pairs(demo, recon, METHOD['color_correct'], osp.join(demo.out, 'training_pairs.png'),
+                           strength=METHOD['strength'])
     seed0 = {'pre-trained': f'sr_pretrained_seed{seeds[0]}', 'control': f'sr_control_seed{seeds[0]}',
              'fine-tuned': f'sr_finetuned_seed{seeds[0]}'}
     for subset in (*REALISTIC, NIQE_SET):
@@ -117,7 +118,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
             'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
-            'strength': degradation_strength(demo, recon, METHOD['color_correct']),
+            'strength': degradation_strength(demo, recon, METHOD['color_correct'], METHOD['strength']),
             'compare': osp.relpath(compare_page, demo.out)}
     passed = write_report(report_path(demo.out), table, info)
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {report_path(demo.out)} '

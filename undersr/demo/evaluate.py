@@ -80,7 +80,7 @@ def evaluate(demo, model_names, splits=('test', 'val'), niqe_set=True):
     return rows
 
 
-def degradation_strength(demo, recon_paths, color_correct):
+def degradation_strength(demo, recon_paths, color_correct, strength=None):
     """How far each degradation moves the validation parts' LR from their bicubic LR: mean PSNR (dB, RGB).
 
     The undertrained reconstructions the fine-tune learns from are compared with the realistic test degradations
@@ -91,6 +91,9 @@ def degradation_strength(demo, recon_paths, color_correct):
         demo (undersr.demo.pipeline.Demo): The run.
         recon_paths (list[str]): Reconstruction checkpoints (``models/recon_ep<N>.pth``).
         color_correct (str): The fine-tune's colour correction.
+        strength (float | None): The fine-tune's ``strength`` (:class:`undersr.degrade.Degrader`): also measured,
+            per checkpoint, at the strongest blend it draws (a PSNR averaged over s in [0, strength] would be
+            dominated by the nearly clean samples).
 
     Returns:
         dict[str, float]: Degradation label -> mean PSNR to the bicubic LR.
@@ -98,18 +101,24 @@ def degradation_strength(demo, recon_paths, color_correct):
     folder = osp.join(demo.data, 'val', 'lq')
     names = sorted(os.listdir(osp.join(folder, 'bicubic')))
     clean = [read_rgb(osp.join(folder, 'bicubic', n)) for n in names]
-    strength = {}
+    result = {}
     for subset in REALISTIC:
-        strength[f'test degradation: {subset}'] = float(np.mean(
+        result[f'test degradation: {subset}'] = float(np.mean(
             [_psnr(read_rgb(osp.join(folder, subset, n)), c) for n, c in zip(names, clean)]))
     for path in recon_paths:
         degrader = Degrader([path], scale=SCALE, color_correct=color_correct)
-        values = []
+        full, blended = [], []
         for seed, lr in enumerate(clean):
             x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
-            values.append(_psnr(to_uint8(degrader.degrade_lr(x, [seed])['lq'][0].permute(1, 2, 0)).numpy(), lr))
-        strength[f'training: {degrader.sources[0].name} ({color_correct})'] = float(np.mean(values))
-    return strength
+            lq = degrader.degrade_lr(x, [seed])['lq']
+            full.append(_psnr(to_uint8(lq[0].permute(1, 2, 0)).numpy(), lr))
+            if strength:  # the strongest blend the fine-tune sees (s = strength; its samples range down to clean)
+                blended.append(_psnr(to_uint8((x + strength * (lq - x))[0].permute(1, 2, 0)).numpy(), lr))
+        name = f'training: {degrader.sources[0].name} ({color_correct})'
+        result[name] = float(np.mean(full))
+        if strength:
+            result[f'{name}, blended at s = strength = {strength:g}'] = float(np.mean(blended))
+    return result
 
 
 def _psnr(a, b):

@@ -24,7 +24,7 @@ QUICK = {
     'seeds': (0, 1, 2),
 }
 # The method's knobs for the fine-tune (see docs/demo-report.md for why these values).
-METHOD = dict(recon_epochs=(16, ), weights=None, color_correct='none')
+METHOD = dict(recon_epochs=(16, ), weights=None, color_correct='none', strength=None)
 
 
 def ablation_variants(epochs):
@@ -105,9 +105,10 @@ class Demo:
         return options.write_options(self.out, template, overrides)
 
     def finetune_extra(self, method):
-        """Overrides of ``sr_finetune.yml`` for the method's knobs (recon epochs, weights, colour, lr, iters)."""
+        """Overrides of ``sr_finetune.yml`` for the method's knobs (epochs, weights, colour, strength, lr, iters)."""
         extra = {'degradation:recon': [self.model(f'recon_ep{e}') for e in method['recon_epochs']],
-                 'degradation:weights': method.get('weights'), 'degradation:color_correct': method['color_correct']}
+                 'degradation:weights': method.get('weights'), 'degradation:color_correct': method['color_correct'],
+                 'degradation:strength': method.get('strength')}
         for key in ('lr', 'total_iter'):
             if method.get(key) is not None:
                 extra['train:optim_g:lr' if key == 'lr' else 'train:total_iter'] = method[key]
