@@ -35,8 +35,8 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     test = [r for r in rows if r['split'] == 'test']
     assert {r['image'] for r in test} == set(TEST_PHOTOS)
     assert {r['set'] for r in test} == {*DEGRADATIONS, 'lr-photos'}
-    assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {
-        (m, str(s)) for m in ('sr_pretrained', 'sr_control', 'sr_finetuned') for s in (0, 1, 2)}
+    assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {('sr_pretrained', '0')} | {
+        (m, str(s)) for m in ('sr_control', 'sr_finetuned') for s in (0, 1, 2)}  # one pre-trained model for all
     assert all(0 < float(r['psnr_y']) < 80 and 0 < float(r['ssim_y']) <= 1 for r in test if r['set'] != 'lr-photos')
     assert {r['image'] for r in rows if r['split'] == 'val'} <= set(TRAIN_PHOTOS)
 
@@ -58,7 +58,7 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     assert copy.startswith('# Written by undersr demo from options/demo/sr_finetune.yml')
     opt = yaml.safe_load(copy)
     assert opt['manual_seed'] == 1 and opt['model_type'] == 'UndertrainedSRModel'
-    assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed1.pth')
+    assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed0.pth')
     assert (out / 'experiments' / 'demo_sr_finetuned_seed1' / 'models' / 'net_g_latest.pth').is_file()
     for name in ('sr_pretrained_seed0', 'sr_control_seed2', 'sr_finetuned_seed1'):
         assert set(torch.load(out / 'models' / f'{name}.pth', weights_only=True)) == {'params'}
@@ -125,6 +125,11 @@ def test_differences_are_paired_by_seed():
     assert diffs == pytest.approx([0.05, 0.05, 0.05]) and mean == pytest.approx(0.05) and std == pytest.approx(0)
     mean, _, diffs = difference(table, 'test', 'defocus', 'sr_pretrained', 'bicubic', 'psnr_y')
     assert diffs == pytest.approx([1.0, 1.0, 1.0])
+    # one pre-trained model (seed 0) shared by every fine-tune seed: subtracted from each
+    shared = per_seed([r for r in _rows(ft_ssim=[0.60, 0.70, 0.80], ctrl_ssim=[0.5] * 3, pre_ssim=0.5)
+                       if r['method'] != 'sr_pretrained' or r['seed'] == 0])
+    mean, std, diffs = difference(shared, 'test', 'defocus', 'sr_finetuned', 'sr_pretrained', 'ssim_y')
+    assert diffs == pytest.approx([0.1, 0.2, 0.3]) and std == pytest.approx(0.1)
 
 
 def test_target_needs_the_gain_beyond_twice_the_seed_spread():

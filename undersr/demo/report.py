@@ -32,6 +32,8 @@ def write_report(path, table, info):
                              for name, (_, text) in DEGRADATIONS.items())
     check_rows = '\n'.join(f'| {text} | {value} | {"yes" if ok else "**no**"} |' for text, value, ok in checks)
     grid = osp.join(osp.dirname(info['compare']), 'grid.png')
+    epochs = ', '.join(map(str, method['recon_epochs'])) + (' mixed per sample' if len(method['recon_epochs']) > 1
+                                                            else '')
     network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
     text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
 
@@ -45,13 +47,13 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
    the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
 2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
-   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once per seed
-   ({', '.join(map(str, info['seeds']))}).
+   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once (seed 0):
+   every fine-tune and control seed starts from it, so its row has no seed spread.
 3. **Fine-tune** (`options/demo/sr_finetune.yml`, `UndertrainedSRModel`, fresh degradations every iteration) and
    **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
-   iterations from the pre-trained model of the same seed. Undertrained degradation: VQ-VAE-2 epoch(s)
-   {', '.join(map(str, method['recon_epochs']))}{' mixed per sample' if len(method['recon_epochs']) > 1 else ''},
-   colour correction `{method['color_correct']}`.
+   iterations from the pre-trained model, seeds {', '.join(map(str, info['seeds']))}. Undertrained degradation:
+   VQ-VAE-2 epoch(s) {epochs}, colour correction `{method['color_correct']}`,
+   {strength_text(method.get('strength'))}.
 4. **Test** (`options/demo/test_sr.yml`, one copy per model): the six held-aside photos ({', '.join(TEST_PHOTOS)}),
    never read by any training step, under
 {degradations}
@@ -110,6 +112,14 @@ Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.
     with open(path, 'w') as f:
         f.write(text)
     return passed
+
+
+def strength_text(strength):
+    """The fine-tune's ``strength`` knob in words."""
+    if strength is None:
+        return 'the reconstruction itself as the degraded LR (no `strength` blend)'
+    return (f'`strength` {strength:g}: each sample blends its reconstruction with its clean LR by a factor drawn '
+            f'from [0, {strength:g}]')
 
 
 def ablation_section(table, variants):
