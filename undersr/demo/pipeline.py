@@ -27,12 +27,13 @@ QUICK = {
 # round 1's three pre-training seeds differed by at most 0.07 dB / 0.0015 SSIM-Y on validation (docs/demo-choices.md)
 # while costing two fifths of the demo's CPU time.
 PRETRAINED = 'sr_pretrained_seed0'
-# The method's knobs for the fine-tune (see docs/demo-report.md for why these values).
-METHOD = dict(recon_epochs=(16, ), weights=None, color_correct='none', strength=None)
+# The method's knobs for the fine-tune, chosen on the validation parts (docs/demo-choices.md): every checkpoint mixed
+# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 0.25].
+METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=0.25)
 
 
 def ablation_variants(epochs):
-    """``undersr demo --ablation``: each reconstruction epoch alone, and the chosen method with the other colour option.
+    """``undersr demo --ablation``: each reconstruction epoch alone, the other colour option, other strengths.
 
     Returns:
         dict: Variant name -> fine-tune knobs (as :data:`METHOD`).
@@ -40,6 +41,8 @@ def ablation_variants(epochs):
     variants = {f'ep{e}': dict(METHOD, recon_epochs=(e, )) for e in epochs if (e, ) != tuple(METHOD['recon_epochs'])}
     other = 'none' if METHOD['color_correct'] == 'lab-stats' else 'lab-stats'
     variants[f'colour-{other}'] = dict(METHOD, color_correct=other)
+    for strength in (None, 2 * METHOD['strength']) if METHOD['strength'] else (0.25, ):  # the dial of docs/demo-choices
+        variants[f'strength-{strength or "none"}'] = dict(METHOD, strength=strength)
     return variants
 
 

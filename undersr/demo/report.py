@@ -77,13 +77,15 @@ Fine-tuned minus reference, paired by seed (mean ± std):
 |---|---|---|
 {check_rows}
 
-## How strong is each degradation?
-Mean PSNR of the degraded LR to the bicubic LR of the validation parts (higher: milder). The fine-tune learns to
-undo the training degradation it sees; where that is much stronger than the test's, it learns to over-restore.
+## How strong is each degradation, and of which kind?
+Means over the validation parts: PSNR of the degraded LR to the bicubic LR (higher: milder), and the high-frequency
+ratio, the energy of the Laplacian of Y of the degraded LR over that of the bicubic LR (below 1: detail removed,
+like blur; above 1: detail added, like noise). The fine-tune learns to undo the training degradation it sees: it
+learns to restore detail, which helps where the test removed detail and sharpens noise where the test added it.
 
-| degradation | PSNR to bicubic LR (dB) |
-|---|---|
-{chr(10).join(f'| {k} | {v:.2f} |' for k, v in info['strength'].items())}
+| degradation | PSNR to bicubic LR (dB) | high-frequency ratio |
+|---|---|---|
+{chr(10).join(f'| {k} | {p:.2f} | {r:.2f} |' for k, (p, r) in info['strength'].items())}
 
 ## Validation parts of the training-side photos (mean ± std over seeds)
 These parts chose the settings; the held-aside photos chose nothing.
@@ -126,7 +128,7 @@ def ablation_section(table, variants):
     """The ``--ablation`` section (empty without it): the paper's two findings in miniature."""
     if not variants:
         return ''
-    return f"""## Ablation: which reconstruction epoch, and does lab-stats help? (fine-tuned minus control)
+    return f"""## Ablation: which reconstruction epoch, does lab-stats help, how strong? (fine-tuned minus control)
 Each variant is fine-tuned like the main one (same pre-trained models, seeds, iterations and learning rate); only
 the undertrained degradation changes. Mean ± std over seeds of the seed-paired difference from the control.
 

@@ -122,7 +122,7 @@ def differences_table(table, split='test'):
 def variant_label(variant, method):
     """A row label for a fine-tune variant of ``--ablation`` from its knobs."""
     epochs = '+'.join(map(str, method['recon_epochs']))
-    return f'{variant}: VQ-VAE-2 ep {epochs}, colour {method["color_correct"]}'
+    return f'{variant}: VQ-VAE-2 ep {epochs}, colour {method["color_correct"]}, strength {method.get("strength")}'
 
 
 def ablation_table(table, variants, split):
