@@ -13,12 +13,16 @@ Examples (docs/demo-choices.md quotes their output)::
 
 A pre-training variant is ``NAME:ITERATIONS``; a fine-tune ``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``:
 the reconstruction itself; epochs ``+``-joined, default 16); ``--control PRETRAINED`` adds the bicubic control. With
-``--pretrain-seeds 0`` every fine-tune seed starts from the pre-trained model of seed 0.
+``--pretrain-seeds 0`` every fine-tune seed starts from the pre-trained model of seed 0. ``--smoke`` runs one tiny
+variant of each kind at ``undersr demo --quick``'s sizes in a temporary folder (for the tests).
 """
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from multiprocessing import get_context
 from os import path as osp
 
@@ -28,7 +32,7 @@ import undersr  # noqa: E402,F401  (registers with BasicSR)
 from undersr.demo import options  # noqa: E402
 from undersr.demo.degradations import DEGRADATIONS  # noqa: E402
 from undersr.demo.evaluate import evaluate  # noqa: E402
-from undersr.demo.pipeline import FULL, METHOD, Demo  # noqa: E402
+from undersr.demo.pipeline import FULL, METHOD, QUICK, Demo  # noqa: E402
 from undersr.demo.summary import difference, per_seed, stats  # noqa: E402
 
 import yaml  # noqa: E402
@@ -38,14 +42,22 @@ HEADER = '| method | ' + ' | '.join(DEGRADATIONS) + ' |\n' + '|---' * (len(DEGRA
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', required=True, help='working folder (reused between calls)')
+    parser.add_argument('--out', help='working folder (reused between calls)')
+    parser.add_argument('--smoke', action='store_true', help="tiny run at --quick's sizes (tests)")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--pretrain-seeds', type=int, nargs='+', help='default: --seeds')
     parser.add_argument('--pretrain', nargs='*', default=[], metavar='NAME:ITERS')
     parser.add_argument('--finetune', nargs='*', default=[], metavar='NAME:PRETRAINED:STRENGTH[:EPOCHS]')
     parser.add_argument('--control', nargs='*', default=[], metavar='PRETRAINED')
     parser.add_argument('--workers', type=int, default=2)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.out = args.out or tempfile.mkdtemp(prefix='demo_validation_')
+        args.pretrain, args.pretrain_seeds, args.seeds = ['pre:6'], [0], [0, 1]
+        args.finetune, args.control, args.workers = ['mix:pre:0.5:2+16'], ['pre'], 1
+    elif not args.out:
+        parser.error('--out is required (or --smoke)')
+    return args
 
 
 def run_jobs(demo, jobs, workers, cpu):
@@ -53,8 +65,8 @@ def run_jobs(demo, jobs, workers, cpu):
     todo = [job for job in jobs if job[0] not in cpu]
     if not todo:
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as pool:
-        seconds = pool.map(options._run, [(kind, demo.out, path, 1) for _, kind, path in todo])
+    with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) if workers > 1 else nullcontext() as pool:
+        seconds = (pool.map if pool else map)(options._run, [(kind, demo.out, path, 1) for _, kind, path in todo])
         for (name, _, _), value in zip(todo, seconds):
             cpu[name] = value
             print(f'{name}: {value:.0f} CPU-s', flush=True)
@@ -75,7 +87,7 @@ def val_test_options(demo, model):
 
 def main(argv=None):
     args = parse_args(argv)
-    demo = Demo(args.out, FULL, 0, args.workers)
+    demo = Demo(args.out, QUICK if args.smoke else FULL, 0, args.workers)
     state_path = osp.join(demo.out, 'validation.json')
     state = json.load(open(state_path)) if osp.isfile(state_path) else {'cpu': {}}
     cpu = state['cpu']
@@ -117,6 +129,10 @@ def main(argv=None):
     with open(state_path, 'w') as f:
         json.dump(state, f, indent=1)
     report(per_seed(evaluate(demo, models, splits=('val', ), niqe_set=False)), cpu, args.control)
+    print(f'summary: {len(models)} models scored on the validation parts of {demo.out}; '
+          f'{sum(cpu.values()) / 60:.1f} CPU-min of runs')
+    if args.smoke:
+        shutil.rmtree(demo.out)
 
 
 def report(table, cpu, controls):
