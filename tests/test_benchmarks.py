@@ -8,7 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ('bench_generate', 'bench_efficiency', 'bench_train_overhead', 'bench_io', 'bench_scaling', 'bench_resize',
-           'recon_speed')
+           'recon_speed', 'demo_validation')
 
 
 def run_smoke(name):

@@ -71,3 +71,22 @@ def test_bad_checkpoints_are_named(tmp_path, tiny_recon):
 def test_scale_must_divide(tiny_recon):
     with pytest.raises(ValueError, match='divisible'):
         Degrader([str(tiny_recon)], scale=4)(torch.rand(1, 3, 30, 32), seeds=[0])
+
+
+def test_strength_blends_each_sample_towards_its_clean_lr_by_its_own_seed(tiny_recon):
+    hr, seeds = hr_batch(3), [4, 5, 6]
+    full = Degrader([str(tiny_recon)], scale=4)(hr, seeds)
+    degrader = Degrader([str(tiny_recon)], scale=4, strength=0.5)
+    out = degrader(hr, seeds)
+    s = degrader.blend_weights(seeds)
+    assert ((s >= 0) & (s <= 0.5)).all() and len(set(s.tolist())) == 3
+    expected = full['lq_clean'] + s.view(-1, 1, 1, 1) * (full['lq'] - full['lq_clean'])
+    torch.testing.assert_close(out['lq'], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out['lq_raw'], full['lq'], atol=0, rtol=0)
+    alone = degrader(hr[2:], seeds=[6])  # s comes from the seed, not the batch
+    torch.testing.assert_close(alone['lq'][0], out['lq'][2], atol=1e-5, rtol=0)
+    spread = degrader.blend_weights(range(2000))
+    assert abs(spread.mean().item() - 0.25) < 0.01 and spread.max().item() > 0.49
+    for bad in (0, 1.5, -0.2):
+        with pytest.raises(ValueError, match='strength'):
+            Degrader([str(tiny_recon)], strength=bad)

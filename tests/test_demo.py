@@ -1,5 +1,6 @@
 """`undersr demo`: the whole experiment end to end with --quick, and the pieces that decide its numbers."""
 import csv
+import re
 import sys
 
 import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
@@ -34,20 +35,30 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     test = [r for r in rows if r['split'] == 'test']
     assert {r['image'] for r in test} == set(TEST_PHOTOS)
     assert {r['set'] for r in test} == {*DEGRADATIONS, 'lr-photos'}
-    assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {
-        (m, str(s)) for m in ('sr_pretrained', 'sr_control', 'sr_finetuned') for s in (0, 1, 2)}
+    assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {('sr_pretrained', '0')} | {
+        (m, str(s)) for m in ('sr_control', 'sr_finetuned') for s in (0, 1, 2)}  # one pre-trained model for all
     assert all(0 < float(r['psnr_y']) < 80 and 0 < float(r['ssim_y']) <= 1 for r in test if r['set'] != 'lr-photos')
     assert {r['image'] for r in rows if r['split'] == 'val'} <= set(TRAIN_PHOTOS)
 
     for name in ('training_pairs', 'metrics', 'comparison_motion-noise', 'comparison_lr-photos'):
         assert cv2.imread(str(out / f'{name}.png')) is not None, name
 
+    # issue 17, item 3: the report links `undersr upscale --compare`'s page of the seed-0 models and its grid
+    links = re.findall(r'\]\(([^)]+)\)', report)
+    page = [link for link in links if link.endswith('compare/index.html')]
+    assert len(page) == 1 and (out / page[0]).is_file()
+    assert all(label in (out / page[0]).read_text() for label in ('bicubic', 'pre-trained', 'control', 'fine-tuned'))
+    assert any(link.endswith('compare/grid.png') and cv2.imread(str(out / link)) is not None for link in links)
+    for label in ('bicubic', 'pre-trained', 'control', 'fine-tuned'):
+        assert sorted(p.name for p in (out / page[0]).parent.parent.joinpath(label).iterdir()) == sorted(
+            f'{name}.png' for name in TEST_PHOTOS), label
+
     # Every run is a copy of a template under options/demo/ that names its overrides, and BasicSR ran it.
     copy = (out / 'options' / 'demo_sr_finetuned_seed1.yml').read_text()
     assert copy.startswith('# Written by undersr demo from options/demo/sr_finetune.yml')
     opt = yaml.safe_load(copy)
     assert opt['manual_seed'] == 1 and opt['model_type'] == 'UndertrainedSRModel'
-    assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed1.pth')
+    assert opt['path']['pretrain_network_g'] == str(out / 'models' / 'sr_pretrained_seed0.pth')
     assert (out / 'experiments' / 'demo_sr_finetuned_seed1' / 'models' / 'net_g_latest.pth').is_file()
     for name in ('sr_pretrained_seed0', 'sr_control_seed2', 'sr_finetuned_seed1'):
         assert set(torch.load(out / 'models' / f'{name}.pth', weights_only=True)) == {'params'}
@@ -114,6 +125,11 @@ def test_differences_are_paired_by_seed():
     assert diffs == pytest.approx([0.05, 0.05, 0.05]) and mean == pytest.approx(0.05) and std == pytest.approx(0)
     mean, _, diffs = difference(table, 'test', 'defocus', 'sr_pretrained', 'bicubic', 'psnr_y')
     assert diffs == pytest.approx([1.0, 1.0, 1.0])
+    # one pre-trained model (seed 0) shared by every fine-tune seed: subtracted from each
+    shared = per_seed([r for r in _rows(ft_ssim=[0.60, 0.70, 0.80], ctrl_ssim=[0.5] * 3, pre_ssim=0.5)
+                       if r['method'] != 'sr_pretrained' or r['seed'] == 0])
+    mean, std, diffs = difference(shared, 'test', 'defocus', 'sr_finetuned', 'sr_pretrained', 'ssim_y')
+    assert diffs == pytest.approx([0.1, 0.2, 0.3]) and std == pytest.approx(0.1)
 
 
 def test_target_needs_the_gain_beyond_twice_the_seed_spread():

@@ -506,3 +506,24 @@ def test_meta_info_source_and_cli_dispatch(tmp_path, hr12, ckpts, capsys):
     assert info.value.code == 0 and 'generate' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='--hr not found'):
         cli.main(['generate', '--hr', str(tmp_path / 'nope'), '--recon', ckpts['a'], '--out', str(tmp_path / 'p')])
+
+
+def test_strength_blends_each_lr_with_its_seed_and_is_recorded(tmp_path, hr12, ckpts, capsys):
+    out = tmp_path / 's'
+    generate('--hr', hr12, '--recon', ckpts['a'], '--strength', 0.5, '--workers', 0, '--crop', 16,
+             '--format', 'folder', '--out', out, '--delta-e-every', 0)
+    m = manifest(out)
+    assert m['strength'] == 0.5
+    degrader, full = Degrader([ckpts['a']], strength=0.5), Degrader([ckpts['a']])
+    for sample in m['samples']:
+        top, left, h, w = sample['crop_box']
+        hr = hr_tensor(cv2.imread(str(hr12 / sample['source_file']))[top:top + h, left:left + w])
+        stored = cv2.imread(str(out / 'lq' / f'{sample["key"]}.png'))
+        assert np.array_equal(stored, gen.to_bgr_uint8(degrader(hr, [sample['seed']])['lq'])[0]), sample
+        assert not np.array_equal(stored, gen.to_bgr_uint8(full(hr, [sample['seed']])['lq'])[0]), sample
+    with pytest.raises(SystemExit, match='strength'):  # another strength into the same folder is refused, not mixed
+        generate('--hr', hr12, '--recon', ckpts['a'], '--strength', 0.25, '--workers', 0, '--crop', 16,
+                 '--format', 'folder', '--out', out, '--delta-e-every', 0)
+    with pytest.raises(SystemExit):
+        generate('--hr', hr12, '--recon', ckpts['a'], '--strength', 2, '--out', tmp_path / 'bad')
+    assert '--strength must be in (0, 1]' in capsys.readouterr().err

@@ -25,7 +25,7 @@ def test_dataset_degrades_in_workers_exactly_as_the_degrader(sample_pairs, tiny_
     from undersr.degrade import Degrader
     opt = otf_dataset_opt(sample_pairs, tiny_recon)
     opt.update(batch_size_per_gpu=3)
-    opt['degradation'].update(recon=[str(tiny_recon), str(tiny_recon_b)])
+    opt['degradation'].update(recon=[str(tiny_recon), str(tiny_recon_b)], strength=0.7)  # every Degrader key
     loader = build_dataloader(build_dataset(opt), opt, num_gpu=0, dist=False, sampler=None, seed=0)
     batches = [b for _ in range(3) for b in loader]  # three epochs of the three photos
     batch = {k: torch.cat([b[k] for b in batches]) for k in ('gt', 'lq', 'source', 'seed')}
@@ -56,11 +56,14 @@ def model_opt(tmp_path, recon):
 
 
 def test_model_degrades_batches_on_its_device_and_dumps_pairs(tmp_path, tiny_recon):
-    model = build_model(model_opt(tmp_path, tiny_recon))
+    opt = model_opt(tmp_path, tiny_recon)
+    opt['degradation']['strength'] = 0.5
+    model = build_model(opt)
     gt = torch.rand(3, 3, 32, 32)
     model.feed_data({'gt': gt})
     assert model.lq.shape == (3, 3, 8, 8) and model.lq.device == model.device
     assert not torch.equal(model.lq, model.lq_clean)  # the untrained network changes the image
+    assert model.degrader.strength == 0.5  # the options' degradation block is Degrader's arguments
     model.optimize_parameters(1)
     assert os.path.isfile(tmp_path / 'vis' / 'train_lq' / '1.png')
 

@@ -13,6 +13,7 @@ from undersr.color import match_lab_stats
 from undersr.image_io import to_uint8
 from undersr.resize import bicubic_downsample
 
+import numpy as np
 import torch
 
 COLOR_CORRECTIONS = ('none', 'lab-stats')
@@ -87,10 +88,15 @@ class Degrader:
             and each sample's mask comes from its seed. ``'checkpoint'`` keeps the checkpoint's own
             ``recon_mask_ratio`` (0.0 in our options: nothing masked, the behaviour before this option). A number
             in [0, 1) masks that fraction. See docs/paper-choices.md.
+        strength (float | None): ``None`` (default, the paper): the reconstruction is the degraded LR. A number in
+            (0, 1]: each sample blends it with its clean LR, ``lq = clean + s * (reconstruction - clean)``, with
+            ``s`` drawn uniformly from [0, strength] from the sample's seed. This makes the degradation milder in
+            fine steps and spreads it over a range, where the paper's own knob, the checkpoint epoch, moves it only
+            in coarse steps (``docs/demo-choices.md`` measures both); colour correction applies before the blend.
     """
 
     def __init__(self, recon, weights=None, scale=4, color_correct='none', device='cpu', channels_last=None,
-                 amp=None, compile=False, recon_mask_ratio='train'):
+                 amp=None, compile=False, recon_mask_ratio='train', strength=None):
         if not recon:
             raise ValueError('Degrader needs at least one reconstruction checkpoint')
         if color_correct not in COLOR_CORRECTIONS:
@@ -98,6 +104,8 @@ class Degrader:
         weights = [1.0] * len(recon) if weights is None else [float(w) for w in weights]
         if len(weights) != len(recon) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f'need one non-negative weight per checkpoint ({len(recon)}), got {weights}')
+        if strength is not None and not 0 < float(strength) <= 1:
+            raise ValueError(f'strength must be ~ (none) or a number in (0, 1], got {strength!r}')
         if amp not in AMP_MODES:
             raise ValueError(f'amp must be one of {AMP_MODES}, got {amp!r}')
         self.device = torch.device(device)
@@ -115,11 +123,20 @@ class Degrader:
         self.probs = torch.tensor(weights, dtype=torch.float64) / sum(weights)
         self.scale = int(scale)
         self.color_correct = color_correct
+        self.strength = None if strength is None else float(strength)
 
     def choose(self, seeds):
         """Source index of each sample, drawn from its seed: (N,) long tensor on the CPU."""
         return torch.stack([torch.multinomial(self.probs, 1, generator=torch.Generator().manual_seed(int(s)))[0]
                             for s in seeds])
+
+    def blend_weights(self, seeds):
+        """Each sample's ``s`` (see ``strength``), drawn from its seed: (N,) float tensor on the CPU."""
+        if self.strength is None:
+            return torch.ones(len(seeds))
+        # a stream of its own (seed, 1), independent of the source draw in choose()
+        return torch.tensor([np.random.default_rng([int(s), 1]).uniform(0, self.strength) for s in seeds],
+                            dtype=torch.float32)
 
     @torch.inference_mode()
     def degrade_lr(self, lr, seeds):
@@ -130,9 +147,9 @@ class Degrader:
             seeds (Sequence[int]): One seed per sample.
 
         Returns:
-            dict: ``lq`` degraded LR (N, 3, h, w) on ``lr``'s device; ``lq_raw``, the same before colour
-            correction (the same tensor when there is none); ``source``, the source index of each sample, (N,)
-            long on the CPU.
+            dict: ``lq`` degraded LR (N, 3, h, w) on ``lr``'s device; ``lq_raw``, the reconstruction before colour
+            correction and ``strength``'s blend (the same tensor when there is neither); ``source``, the source
+            index of each sample, (N,) long on the CPU.
         """
         choice = self.choose(seeds)
         out = None
@@ -158,8 +175,11 @@ class Degrader:
                 if out is None:
                     out = torch.empty_like(lr, memory_format=torch.contiguous_format)
                 out[members] = y
-        corrected = match_lab_stats(out, lr) if self.color_correct == 'lab-stats' else out
-        return {'lq': corrected, 'lq_raw': out, 'source': choice}
+        lq = match_lab_stats(out, lr) if self.color_correct == 'lab-stats' else out
+        if self.strength is not None:
+            s = self.blend_weights(seeds).to(lr.device, lr.dtype).view(-1, 1, 1, 1)
+            lq = lr + s * (lq - lr)
+        return {'lq': lq, 'lq_raw': out, 'source': choice}
 
     def _autocast(self):
         if self.amp_dtype is None:

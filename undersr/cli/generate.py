@@ -37,6 +37,9 @@ def build_parser():
     parser.add_argument('--color-correct', choices=COLOR_CORRECTIONS, default='none',
                         help="'none' (the paper's recipe, default) or 'lab-stats' (match the clean LR's Lab "
                              'mean/std, against the colour shift of paper §4.3)')
+    parser.add_argument('--strength', type=float, metavar='S',
+                        help='blend each sample with its clean LR, lq = clean + s * (recon - clean), s drawn '
+                        'uniformly from [0, S] per sample (0 < S <= 1; default: the reconstruction itself)')
     parser.add_argument('--batch-size', type=int, default=8, help='samples per chunk and batch (default: 8)')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
                         help='auto: CUDA when available (default)')
@@ -70,6 +73,8 @@ def parse_args(argv=None):
             parser.error(f'--{name.replace("_", "-")} must be at least 1')
     if args.workers < 0 or args.delta_e_every < 0:
         parser.error('--workers and --delta-e-every must not be negative')
+    if args.strength is not None and not 0 < args.strength <= 1:
+        parser.error(f'--strength must be in (0, 1], got {args.strength}')
     if args.recon_weights is not None and len(args.recon_weights) != len(args.recon):
         parser.error(f'--recon-weights needs one weight per checkpoint ({len(args.recon)}), '
                      f'got {len(args.recon_weights)}')

@@ -6,13 +6,14 @@ land in ``DIR/options/``):
 1. write the data: training tiles and 64² patches from the training-side photos, their validation parts, and the
    six held-aside photos under plain bicubic ×4 and three realistic degradations (:mod:`undersr.demo.degradations`);
 2. train a small VQ-VAE-2 for a few epochs, keeping epoch checkpoints (paper §3.2), and pre-train a compact SR
-   network on bicubic pairs once per seed (the stand-in for official weights);
+   network on bicubic pairs once (the stand-in for official weights);
 3. per seed, fine-tune it on undertrained degradations made on the fly (paper §3) and, as the control, on bicubic
-   pairs of the same tiles for as many iterations;
+   pairs of the same tiles for as many iterations, both from that one pre-trained model;
 4. run every model on the validation and test sets (``test.py``'s pipeline);
 5. score them: PSNR-Y and SSIM-Y against HR, NIQE on LR photos without HR;
-6. write ``DIR/report.md`` (tables with seed spread, issue 11's target, pictures), ``DIR/metrics.csv`` and the
-   weights in ``DIR/models/``.
+6. write ``DIR/report.md`` (tables with seed spread, issue 11's target, pictures), ``DIR/metrics.csv``, the
+   weights in ``DIR/models/``, and ``undersr upscale --compare``'s side-by-side page of the seed-0 models on the
+   no-ground-truth LR photos (``DIR/upscale/compare/index.html`` and ``grid.png``).
 """
 import os
 import resource
@@ -23,8 +24,8 @@ from os import path as osp
 
 from undersr.demo import figures
 from undersr.demo.degradations import REALISTIC
-from undersr.demo.evaluate import NIQE_SET, degradation_strength, evaluate
-from undersr.demo.pipeline import FULL, METHOD, QUICK, Demo, ablation_variants
+from undersr.demo.evaluate import NIQE_SET, degradation_strength, evaluate, split_name
+from undersr.demo.pipeline import FULL, METHOD, PRETRAINED, QUICK, Demo, ablation_variants
 from undersr.demo.report import report_path, write_report
 from undersr.demo.summary import per_seed, write_csv
 from undersr.device import resolve_device
@@ -77,11 +78,11 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
     try:
         stage(1, 'writing the training, validation and held-aside test data')
         demo.prepare_data()
-        stage(2, f'training VQ-VAE-2 and pre-training the SR model (seeds {", ".join(map(str, seeds))})')
-        demo.run([('train', demo.recon_options())] + [
-            ('train', demo.sr_options('sr_pretrain', f'demo_sr_pretrained_seed{s}', s)) for s in seeds])
+        stage(2, 'training VQ-VAE-2 and pre-training the SR model')
+        demo.run([('train', demo.recon_options()),
+                  ('train', demo.sr_options('sr_pretrain', f'demo_{PRETRAINED}', split_name(PRETRAINED)[1]))])
         recon = demo.export_recon()
-        demo.export_sr([f'sr_pretrained_seed{s}' for s in seeds])
+        demo.export_sr([PRETRAINED])
         stage(3, 'fine-tuning on undertrained degradations, and the bicubic control'
               + (f' ({len(variants)} variants)' if ablation else ''))
         jobs = []
@@ -90,8 +91,8 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
                      for v, m in variants.items()]
             jobs.append(('train', demo.sr_options('sr_control', f'demo_sr_control_seed{s}', s)))
         demo.run(jobs)
-        models = [f'sr_{m}_seed{s}' for s in seeds for m in ('pretrained', 'control', *variants)]
-        demo.export_sr([m for m in models if 'pretrained' not in m])
+        models = [PRETRAINED] + [f'sr_{m}_seed{s}' for s in seeds for m in ('control', *variants)]
+        demo.export_sr(models[1:])
         stage(4, 'running every model on the validation and held-aside test sets')
         demo.run([('test', demo.test_options(m)) for m in models])
     finally:
@@ -101,12 +102,14 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
     write_csv(osp.join(demo.out, 'metrics.csv'), rows)
     table = per_seed(rows)
     stage(6, 'writing report.md and its pictures')
-    figures.training_pairs(demo, recon, METHOD['color_correct'], osp.join(demo.out, 'training_pairs.png'))
-    seed0 = {'pre-trained': f'sr_pretrained_seed{seeds[0]}', 'control': f'sr_control_seed{seeds[0]}',
+    figures.training_pairs(demo, recon, METHOD['color_correct'], osp.join(demo.out, 'training_pairs.png'),
+                           strength=METHOD['strength'])
+    seed0 = {'pre-trained': PRETRAINED, 'control': f'sr_control_seed{seeds[0]}',
              'fine-tuned': f'sr_finetuned_seed{seeds[0]}'}
     for subset in (*REALISTIC, NIQE_SET):
         figures.comparison(demo, seed0, subset, osp.join(demo.out, f'comparison_{subset}.png'))
     figures.metrics_plot(table, osp.join(demo.out, 'metrics.png'))
+    compare_page = demo.compare(seed0)
     if ablation:
         figures.ablation_plot(table, variants, osp.join(demo.out, 'ablation.png'))
     command = ' '.join(['undersr', 'demo', *sys.argv[2:]]) if sys.argv[1:2] == ['demo'] else 'undersr demo'
@@ -115,7 +118,8 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
             'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
-            'strength': degradation_strength(demo, recon, METHOD['color_correct'])}
+            'strength': degradation_strength(demo, recon, METHOD['color_correct'], METHOD['strength']),
+            'compare': osp.relpath(compare_page, demo.out)}
     passed = write_report(report_path(demo.out), table, info)
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {report_path(demo.out)} '
           f"(issue 11's target {'met' if passed else 'not met'})")

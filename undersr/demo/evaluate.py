@@ -80,38 +80,52 @@ def evaluate(demo, model_names, splits=('test', 'val'), niqe_set=True):
     return rows
 
 
-def degradation_strength(demo, recon_paths, color_correct):
-    """How far each degradation moves the validation parts' LR from their bicubic LR: mean PSNR (dB, RGB).
+def degradation_strength(demo, recon_paths, color_correct, strength=None):
+    """How each degradation changes the validation parts' LR against their bicubic LR.
 
-    The undertrained reconstructions the fine-tune learns from are compared with the realistic test degradations
-    (made on the validation parts, whose HR the demo owns); a fine-tune learns to undo what it sees, so a training
-    degradation much stronger than the test's teaches it to over-restore.
+    Two numbers per degradation, means over the validation parts: PSNR to the bicubic LR (dB, RGB; higher: milder)
+    and the high-frequency ratio, the energy of the Laplacian of Y of the degraded LR over that of the bicubic LR
+    (below 1: detail removed, blur; above 1: detail added, noise). The undertrained reconstructions the fine-tune
+    learns from are compared with the realistic test degradations (made on the validation parts, whose HR the demo
+    owns); a fine-tune learns to undo what it sees.
 
     Args:
         demo (undersr.demo.pipeline.Demo): The run.
         recon_paths (list[str]): Reconstruction checkpoints (``models/recon_ep<N>.pth``).
         color_correct (str): The fine-tune's colour correction.
+        strength (float | None): The fine-tune's ``strength`` (:class:`undersr.degrade.Degrader`): also measured,
+            per checkpoint, at the strongest blend it draws (a PSNR averaged over s in [0, strength] would be
+            dominated by the nearly clean samples).
 
     Returns:
-        dict[str, float]: Degradation label -> mean PSNR to the bicubic LR.
+        dict[str, tuple[float, float]]: Degradation label -> (mean PSNR to the bicubic LR, high-frequency ratio).
     """
     folder = osp.join(demo.data, 'val', 'lq')
     names = sorted(os.listdir(osp.join(folder, 'bicubic')))
     clean = [read_rgb(osp.join(folder, 'bicubic', n)) for n in names]
-    strength = {}
+    result = {}
     for subset in REALISTIC:
-        strength[f'test degradation: {subset}'] = float(np.mean(
-            [_psnr(read_rgb(osp.join(folder, subset, n)), c) for n, c in zip(names, clean)]))
+        result[f'test degradation: {subset}'] = _compare([read_rgb(osp.join(folder, subset, n)) for n in names], clean)
     for path in recon_paths:
         degrader = Degrader([path], scale=SCALE, color_correct=color_correct)
-        values = []
+        full, blended = [], []
         for seed, lr in enumerate(clean):
             x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
-            values.append(_psnr(to_uint8(degrader.degrade_lr(x, [seed])['lq'][0].permute(1, 2, 0)).numpy(), lr))
-        strength[f'training: {degrader.sources[0].name} ({color_correct})'] = float(np.mean(values))
-    return strength
+            lq = degrader.degrade_lr(x, [seed])['lq']
+            full.append(to_uint8(lq[0].permute(1, 2, 0)).numpy())
+            # the strongest blend the fine-tune sees (s = strength; its samples range down to the clean LR)
+            blended.append(to_uint8((x + (strength or 1) * (lq - x))[0].permute(1, 2, 0)).numpy())
+        name = f'training: {degrader.sources[0].name} ({color_correct})'
+        result[name] = _compare(full, clean)
+        if strength:
+            result[f'{name}, blended at s = strength = {strength:g}'] = _compare(blended, clean)
+    return result
 
 
-def _psnr(a, b):
-    """PSNR (dB) of two uint8 images over all channels."""
-    return float(calculate_psnr(a, b, 0))
+def _compare(degraded, clean):
+    """(mean PSNR in dB over all channels, mean high-frequency ratio) of uint8 RGB images to their clean LR."""
+    def energy(rgb):
+        y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float64)
+        return float(np.square(cv2.Laplacian(y, cv2.CV_64F)).mean())
+    return (float(np.mean([calculate_psnr(d, c, 0) for d, c in zip(degraded, clean)])),
+            float(np.mean([energy(d) / energy(c) for d, c in zip(degraded, clean)])))

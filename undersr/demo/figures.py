@@ -17,13 +17,14 @@ def _bgr(rgb):
     return np.ascontiguousarray(rgb[..., ::-1])
 
 
-def training_pairs(demo, recon_paths, color_correct, path, count=4, crop=128):
+def training_pairs(demo, recon_paths, color_correct, path, count=4, crop=128, strength=None):
     """HR | bicubic LR | degraded LR of each reconstruction checkpoint, for ``count`` training tiles.
 
     Args:
         demo (undersr.demo.pipeline.Demo): The run.
         recon_paths (list[str]): ``models/recon_ep<N>.pth``, one column each.
         color_correct (str): The fine-tune's colour correction, applied as in training.
+        strength (float | None): The fine-tune's ``strength`` (:class:`undersr.degrade.Degrader`), applied too.
         path (str): PNG to write.
     """
     folder = osp.join(demo.data, 'train', 'gt')
@@ -33,7 +34,7 @@ def training_pairs(demo, recon_paths, color_correct, path, count=4, crop=128):
     hr = torch.from_numpy(hr).permute(0, 3, 1, 2).float().div(255)
     columns, labels = [], ['HR', 'bicubic LR']
     for recon in recon_paths:
-        degrader = Degrader([recon], scale=SCALE, color_correct=color_correct)
+        degrader = Degrader([recon], scale=SCALE, color_correct=color_correct, strength=strength)
         out = degrader(hr, seeds=list(range(count)))
         if not columns:
             columns += [hr, out['lq_clean']]

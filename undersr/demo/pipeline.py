@@ -23,12 +23,17 @@ QUICK = {
     'finetune': {'datasets:train:batch_size_per_gpu': 4, 'datasets:train:gt_size': 64, 'train:total_iter': 4},
     'seeds': (0, 1, 2),
 }
-# The method's knobs for the fine-tune (see docs/demo-report.md for why these values).
-METHOD = dict(recon_epochs=(16, ), weights=None, color_correct='none')
+# One pre-trained model (this seed), the start of every fine-tune and control seed: issue 11 allows reusing it, and
+# round 1's three pre-training seeds differed by at most 0.07 dB / 0.0015 SSIM-Y on validation (docs/demo-choices.md)
+# while costing two fifths of the demo's CPU time.
+PRETRAINED = 'sr_pretrained_seed0'
+# The method's knobs for the fine-tune, chosen on the validation parts (docs/demo-choices.md): every checkpoint mixed
+# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 0.25].
+METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=0.25)
 
 
 def ablation_variants(epochs):
-    """``undersr demo --ablation``: each reconstruction epoch alone, and the chosen method with the other colour option.
+    """``undersr demo --ablation``: each reconstruction epoch alone, the other colour option, other strengths.
 
     Returns:
         dict: Variant name -> fine-tune knobs (as :data:`METHOD`).
@@ -36,6 +41,8 @@ def ablation_variants(epochs):
     variants = {f'ep{e}': dict(METHOD, recon_epochs=(e, )) for e in epochs if (e, ) != tuple(METHOD['recon_epochs'])}
     other = 'none' if METHOD['color_correct'] == 'lab-stats' else 'lab-stats'
     variants[f'colour-{other}'] = dict(METHOD, color_correct=other)
+    for strength in (None, 2 * METHOD['strength']) if METHOD['strength'] else (0.25, ):  # the dial of docs/demo-choices
+        variants[f'strength-{strength or "none"}'] = dict(METHOD, strength=strength)
     return variants
 
 
@@ -100,14 +107,15 @@ class Demo:
             overrides['datasets:train:dataroot_lq'] = osp.join(self.data, 'train', 'lq')
         overrides.update(self.size['pretrain' if template == 'sr_pretrain' else 'finetune'])
         if template != 'sr_pretrain':
-            overrides['path:pretrain_network_g'] = self.sr_weights(f'sr_pretrained_seed{seed}')
+            overrides['path:pretrain_network_g'] = self.sr_weights(PRETRAINED)
         overrides.update(extra or {})
         return options.write_options(self.out, template, overrides)
 
     def finetune_extra(self, method):
-        """Overrides of ``sr_finetune.yml`` for the method's knobs (recon epochs, weights, colour, lr, iters)."""
+        """Overrides of ``sr_finetune.yml`` for the method's knobs (epochs, weights, colour, strength, lr, iters)."""
         extra = {'degradation:recon': [self.model(f'recon_ep{e}') for e in method['recon_epochs']],
-                 'degradation:weights': method.get('weights'), 'degradation:color_correct': method['color_correct']}
+                 'degradation:weights': method.get('weights'), 'degradation:color_correct': method['color_correct'],
+                 'degradation:strength': method.get('strength')}
         for key in ('lr', 'total_iter'):
             if method.get(key) is not None:
                 extra['train:optim_g:lr' if key == 'lr' else 'train:total_iter'] = method[key]
@@ -139,6 +147,22 @@ class Demo:
         """Path of the SR image that the test of ``model_name`` wrote for ``image`` of ``dataset``."""
         return osp.join(self.out, 'results', f'test_{model_name}', 'visualization', dataset,
                         f'{image}_test_{model_name}.png')
+
+    def compare(self, models):
+        """``undersr upscale --compare`` of ``models`` on the no-ground-truth LR photos (issue 17, item 3).
+
+        Args:
+            models (dict[str, str]): Column label -> ``models/<name>.pth`` name (e.g. seed 0 of each method).
+
+        Returns:
+            str: ``DIR/upscale/compare/index.html`` (beside it ``grid.png``; the outputs in ``DIR/upscale/<label>/``).
+        """
+        from undersr.upscale import compare_models
+        # every SR step shares one network (network()), so one test option copy describes all the checkpoints
+        opt = osp.join(self.out, 'options', f'test_{next(iter(models.values()))}.yml')
+        return compare_models([osp.join(self.data, 'test', 'lr_photos')],
+                              {label: self.sr_weights(name) for label, name in models.items()},
+                              osp.join(self.out, 'upscale'), opts=[opt], device='cuda' if self.num_gpu else 'cpu')
 
     def iterations(self):
         """``{'pretrain': N, 'finetune': M}``: the SR runs' ``train.total_iter`` with this size."""

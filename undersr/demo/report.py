@@ -22,7 +22,8 @@ def write_report(path, table, info):
         info (dict): ``command``, ``commit``, ``wall_min``, ``cpu_min``, ``threads``, ``quick``, ``seeds``,
             ``method`` (the fine-tune's knobs), ``iters`` (``pretrain`` and ``finetune``), ``recon_epochs``,
             ``network`` (``network_g`` of the SR model), ``strength``
-            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``).
+            (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``),
+            ``compare`` (the comparison page, relative to the report).
     """
     checks = target_checks(table)
     passed = all(ok for _, _, ok in checks)
@@ -30,6 +31,9 @@ def write_report(path, table, info):
     degradations = '\n'.join(f'  - `{name}`: {text}' + (' — realistic' if name in REALISTIC else '')
                              for name, (_, text) in DEGRADATIONS.items())
     check_rows = '\n'.join(f'| {text} | {value} | {"yes" if ok else "**no**"} |' for text, value, ok in checks)
+    grid = osp.join(osp.dirname(info['compare']), 'grid.png')
+    epochs = ', '.join(map(str, method['recon_epochs'])) + (' mixed per sample' if len(method['recon_epochs']) > 1
+                                                            else '')
     network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
     text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
 
@@ -43,13 +47,13 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
    the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
 2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
-   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once per seed
-   ({', '.join(map(str, info['seeds']))}).
+   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once (seed 0):
+   every fine-tune and control seed starts from it, so its row has no seed spread.
 3. **Fine-tune** (`options/demo/sr_finetune.yml`, `UndertrainedSRModel`, fresh degradations every iteration) and
    **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
-   iterations from the pre-trained model of the same seed. Undertrained degradation: VQ-VAE-2 epoch(s)
-   {', '.join(map(str, method['recon_epochs']))}{' mixed per sample' if len(method['recon_epochs']) > 1 else ''},
-   colour correction `{method['color_correct']}`.
+   iterations from the pre-trained model, seeds {', '.join(map(str, info['seeds']))}. Undertrained degradation:
+   VQ-VAE-2 epoch(s) {epochs}, colour correction `{method['color_correct']}`,
+   {strength_text(method.get('strength'))}.
 4. **Test** (`options/demo/test_sr.yml`, one copy per model): the six held-aside photos ({', '.join(TEST_PHOTOS)}),
    never read by any training step, under
 {degradations}
@@ -73,13 +77,15 @@ Fine-tuned minus reference, paired by seed (mean ± std):
 |---|---|---|
 {check_rows}
 
-## How strong is each degradation?
-Mean PSNR of the degraded LR to the bicubic LR of the validation parts (higher: milder). The fine-tune learns to
-undo the training degradation it sees; where that is much stronger than the test's, it learns to over-restore.
+## How strong is each degradation, and of which kind?
+Means over the validation parts: PSNR of the degraded LR to the bicubic LR (higher: milder), and the high-frequency
+ratio, the energy of the Laplacian of Y of the degraded LR over that of the bicubic LR (below 1: detail removed,
+like blur; above 1: detail added, like noise). The fine-tune learns to undo the training degradation it sees: it
+learns to restore detail, which helps where the test removed detail and sharpens noise where the test added it.
 
-| degradation | PSNR to bicubic LR (dB) |
-|---|---|
-{chr(10).join(f'| {k} | {v:.2f} |' for k, v in info['strength'].items())}
+| degradation | PSNR to bicubic LR (dB) | high-frequency ratio |
+|---|---|---|
+{chr(10).join(f'| {k} | {p:.2f} | {r:.2f} |' for k, (p, r) in info['strength'].items())}
 
 ## Validation parts of the training-side photos (mean ± std over seeds)
 These parts chose the settings; the held-aside photos chose nothing.
@@ -95,8 +101,13 @@ Comparison crops (seed 0 of each method), one picture per test set:
 
 {chr(10).join(f'![{s}](comparison_{s}.png)' for s in [*REALISTIC, 'lr-photos'])}
 
-## Try it on your own photo
-<!-- issue 17, item 3: the lead links the `undersr upscale --compare` page here. -->
+## Side by side on photos without ground truth
+`undersr upscale --compare` ran the seed-0 pre-trained, control and fine-tuned models, with bicubic upsampling,
+on the no-ground-truth LR photos: [the comparison page]({info['compare']}) (same crops side by side, a
+before/after slider, NIQE per output) and, as one picture, [its grid]({grid}).
+
+The same on your own photos: `undersr upscale PHOTOS/ --model models/sr_finetuned_seed0.pth --model
+models/sr_pretrained_seed0.pth --opt options/test_sr_finetuned_seed0.yml --compare --out up/`.
 
 Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.py`).
 """
@@ -105,11 +116,19 @@ Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.
     return passed
 
 
+def strength_text(strength):
+    """The fine-tune's ``strength`` knob in words."""
+    if strength is None:
+        return 'the reconstruction itself as the degraded LR (no `strength` blend)'
+    return (f'`strength` {strength:g}: each sample blends its reconstruction with its clean LR by a factor drawn '
+            f'from [0, {strength:g}]')
+
+
 def ablation_section(table, variants):
     """The ``--ablation`` section (empty without it): the paper's two findings in miniature."""
     if not variants:
         return ''
-    return f"""## Ablation: which reconstruction epoch, and does lab-stats help? (fine-tuned minus control)
+    return f"""## Ablation: which reconstruction epoch, does lab-stats help, how strong? (fine-tuned minus control)
 Each variant is fine-tuned like the main one (same pre-trained models, seeds, iterations and learning rate); only
 the undertrained degradation changes. Mean ± std over seeds of the seed-paired difference from the control.
 

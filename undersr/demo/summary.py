@@ -2,8 +2,8 @@
 
 Rows come from :func:`undersr.demo.evaluate.evaluate` (one per split, set, image, method and seed). A method's
 value for one seed is the mean over the set's images; its spread is the sample standard deviation (ddof 1) over
-seeds. Differences between two methods are paired by seed (the fine-tune and the control of seed s both start
-from the pre-trained model of seed s).
+seeds. Differences between two methods are paired by seed (the fine-tune and the control of seed s share their
+seed); a reference with one value (bicubic upsampling, the one pre-trained model) is subtracted from every seed.
 """
 import csv
 from collections import defaultdict
@@ -52,10 +52,11 @@ def stats(seeds_of, metric):
 def difference(table, split, subset, method, reference, metric):
     """Seed-paired ``method - reference`` of ``metric`` on one set: (mean, std, per-seed list).
 
-    A reference without seeds (bicubic upsampling) is subtracted from every seed.
+    A reference with a single seed (bicubic upsampling, the one pre-trained model) is subtracted from every seed.
     """
     ours, theirs = table[(split, subset, method)], table[(split, subset, reference)]
-    diffs = [ours[s][metric] - theirs[s if s in theirs else None][metric] for s in sorted(ours)]
+    only = next(iter(theirs.values())) if len(theirs) == 1 else None
+    diffs = [ours[s][metric] - (theirs[s] if s in theirs else only)[metric] for s in sorted(ours)]
     return (*spread(diffs), diffs)
 
 
@@ -121,7 +122,7 @@ def differences_table(table, split='test'):
 def variant_label(variant, method):
     """A row label for a fine-tune variant of ``--ablation`` from its knobs."""
     epochs = '+'.join(map(str, method['recon_epochs']))
-    return f'{variant}: VQ-VAE-2 ep {epochs}, colour {method["color_correct"]}'
+    return f'{variant}: VQ-VAE-2 ep {epochs}, colour {method["color_correct"]}, strength {method.get("strength")}'
 
 
 def ablation_table(table, variants, split):

@@ -98,7 +98,7 @@ def _run(args, proc):
         return _already_done(args.out, staging, proc.rank)
     try:
         degrader = Degrader(args.recon, args.recon_weights, args.scale, args.color_correct, proc.device,
-                            amp=None if args.amp == 'none' else args.amp)
+                            amp=None if args.amp == 'none' else args.amp, strength=args.strength)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise GenerateError(str(err)) from err
     if proc.rank == 0:

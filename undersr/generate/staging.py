@@ -22,7 +22,7 @@ MANIFEST = 'manifest.json'
 FINAL_OUTPUTS = {'folder': ('gt', 'lq'), 'lmdb': ('gt.lmdb', 'lq.lmdb')}
 CRASH_ENV = 'UNDERSR_GENERATE_CRASH_AT'
 # Keys of output_spec that are present only when set (absent means the default of earlier versions).
-OPTIONAL_SPEC_KEYS = ('amp',)
+OPTIONAL_SPEC_KEYS = ('amp', 'strength')
 
 
 def json_bytes(obj):
@@ -140,7 +140,8 @@ def output_spec(args, source):
             'delta_e_every': args.delta_e_every, 'recon': checkpoint_ids(args.recon),
             'weights': [float(w) for w in args.recon_weights] if args.recon_weights else [1.0] * len(args.recon),
             # Only recorded when used, so that outputs of earlier versions (float32 only) still resume.
-            **({'amp': args.amp} if args.amp != 'none' else {})}
+            **({'amp': args.amp} if args.amp != 'none' else {}),
+            **({'strength': args.strength} if args.strength is not None else {})}
 
 
 def _changed(saved, spec):
