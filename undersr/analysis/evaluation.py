@@ -15,6 +15,10 @@ bicubically downscaled ×4 like an LR image:
 * ``mixed``: the bicubic LR with each of the 15 corruptions in turn (random severities); high entropy;
 * ``realesrgan``: Real-ESRGAN's second-order degradation (:func:`realesrgan_degrade`) of the region; varied
   blur, resizing, noise and JPEG, so a higher entropy than the one-corruption set.
+
+The same four sets of whole photos, as folders ``undersr analyze`` reads (:func:`write_validation_sets`)::
+
+    python -m undersr.analysis.evaluation HR_FOLDER OUT_DIR [--seed N]
 """
 import csv
 import json
@@ -33,7 +37,8 @@ from undersr.visualize import new_figure
 import cv2
 import numpy as np
 
-__all__ = ['write_classifier_report', 'plot_confusion', 'validate', 'validation_sets', 'realesrgan_degrade',
+__all__ = ['write_classifier_report', 'plot_confusion', 'validate', 'validation_sets', 'degrade_sets',
+           'write_validation_sets', 'realesrgan_degrade', 'QUICK_CLASSIFIER', 'QUICK_PHOTOS',
            'VALIDATION_CORRUPTION', 'VALIDATION_SCALE']
 
 # The corruption of the one-corruption set: the most reliably recognised type on held-out patches of the test
@@ -41,6 +46,11 @@ __all__ = ['write_classifier_report', 'plot_confusion', 'validate', 'validation_
 # the classifier's confusions (the three noises, for one, are often confused with each other).
 VALIDATION_CORRUPTION = 'fog'
 VALIDATION_SCALE = 4  # the regions are downscaled like the paper's ×4 LR
+# A classifier that trains in seconds on a CPU, on 16-pixel patches of four photos: the test suite's (module
+# fixture of tests/test_analysis.py) and benchmarks/analysis_validation_seeds.py's. Far weaker than the default.
+QUICK_CLASSIFIER = {'steps': 300, 'patch': 16, 'batch_size': 64, 'train_per_class': 40, 'holdout_per_class': 10,
+                    'width': 16, 'lr': 3e-3}
+QUICK_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
 
 # Real-ESRGAN's degradation settings (options/train_realesrnet_x4plus.yml of xinntao/Real-ESRGAN), per stage.
 _KERNELS = (['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
@@ -111,31 +121,71 @@ def _jpeg(rgb, quality_range):
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.
 
 
-def validation_sets(blocks, count=64, seed=0):
-    """The four validation sets (module docstring) from HR regions, ``count`` images each.
-
-    Regions are reused in turn (flipped and rotated differently) when there are fewer than ``count``.
+def degrade_sets(hr_images, seed=0):
+    """The four validation sets (module docstring) of HR images.
 
     Args:
-        blocks (list[ndarray]): (S, S, 3) uint8 RGB regions, S divisible by :data:`VALIDATION_SCALE`.
-        count (int): Images per set.
-        seed (int): Seeds the views, corruptions, severities and Real-ESRGAN's choices.
+        hr_images (list[ndarray]): (H, W, 3) uint8 RGB, H and W divisible by :data:`VALIDATION_SCALE`.
+        seed (int): Seeds the corruptions, severities and Real-ESRGAN's choices.
 
     Returns:
-        dict[str, list[ndarray]]: Set name → (S / 4, S / 4, 3) uint8 RGB images.
+        dict[str, list[ndarray]]: Set name → (H / 4, W / 4, 3) uint8 RGB LR images, one per HR image.
     """
     rng = np.random.default_rng(seed)
-    views = []
-    for i in range(count):
-        block, turn = blocks[i % len(blocks)], i // len(blocks)
-        views.append(np.ascontiguousarray(np.rot90(block[:, ::-1] if turn % 8 >= 4 else block, turn % 4)))
-    lr = [bicubic_downsample(v, VALIDATION_SCALE) for v in views]
+    lr = [bicubic_downsample(np.ascontiguousarray(hr), VALIDATION_SCALE) for hr in hr_images]
     return {
         'clean': lr,
         'one corruption': [corrupt(x, VALIDATION_CORRUPTION, int(rng.integers(1, 6)), rng) for x in lr],
         'mixed': [corrupt(x, CORRUPTIONS[i % len(CORRUPTIONS)], int(rng.integers(1, 6)), rng)
                   for i, x in enumerate(lr)],
-        'realesrgan': [realesrgan_degrade(v, int(rng.integers(2 ** 31))) for v in views]}
+        'realesrgan': [realesrgan_degrade(hr, int(rng.integers(2 ** 31))) for hr in hr_images]}
+
+
+def validation_sets(blocks, count=64, seed=0):
+    """:func:`degrade_sets` of ``count`` views of HR regions (reused in turn, flipped and rotated differently).
+
+    Args:
+        blocks (list[ndarray]): (S, S, 3) uint8 RGB regions, S divisible by :data:`VALIDATION_SCALE`.
+        count (int): Images per set.
+        seed (int): Seed of :func:`degrade_sets`.
+
+    Returns:
+        dict[str, list[ndarray]]: Set name → (S / 4, S / 4, 3) uint8 RGB images.
+    """
+    views = []
+    for i in range(count):
+        block, turn = blocks[i % len(blocks)], i // len(blocks)
+        views.append(np.ascontiguousarray(np.rot90(block[:, ::-1] if turn % 8 >= 4 else block, turn % 4)))
+    return degrade_sets(views, seed)
+
+
+def write_validation_sets(hr_folder, out_dir, seed=0):
+    """Writes :func:`degrade_sets` of a folder of HR photos as paired folders ``OUT/<set>/gt`` and ``OUT/<set>/lq``
+    that ``undersr analyze`` reads (set names with ``_`` for spaces).
+
+    Args:
+        hr_folder (str): HR photos (cropped at the bottom/right to a multiple of :data:`VALIDATION_SCALE`).
+        out_dir (str): Output folder.
+        seed (int): Seed of :func:`degrade_sets`.
+
+    Returns:
+        list[str]: The set folders written.
+    """
+    from undersr.analysis.classifier import load_clean_images
+    from undersr.visualize import save_image
+
+    photos, names = load_clean_images(hr_folder)
+    photos = [p[:p.shape[0] - p.shape[0] % VALIDATION_SCALE, :p.shape[1] - p.shape[1] % VALIDATION_SCALE]
+              for p in photos]
+    folders = []
+    for set_name, images in degrade_sets(photos, seed).items():
+        folder = os.path.join(out_dir, set_name.replace(' ', '_'))
+        for name, hr, lq in zip(names, photos, images):
+            stem = os.path.splitext(name)[0].replace(os.sep, '_')
+            save_image(os.path.join(folder, 'gt', f'{stem}.png'), np.ascontiguousarray(hr[..., ::-1]))
+            save_image(os.path.join(folder, 'lq', f'{stem}.png'), np.ascontiguousarray(lq[..., ::-1]))
+        folders.append(folder)
+    return folders
 
 
 def validate(model, blocks, count=64, seed=0):
@@ -221,3 +271,20 @@ def write_classifier_report(result, out_path):
     with open(files[2], 'w') as f:
         json.dump(json_safe({'checkpoint': out_path, **{k: result[k] for k in keys if k in result}}), f, indent=1)
     return files
+
+
+def main(argv=None):
+    """``python -m undersr.analysis.evaluation HR_FOLDER OUT_DIR``: writes the validation sets of HR photos."""
+    import argparse
+    parser = argparse.ArgumentParser(description='Write the validation sets of docs/analysis.md (clean bicubic LR, '
+                                     'one corruption, mixed corruptions, Real-ESRGAN) of HR photos as paired '
+                                     'folders OUT_DIR/<set>/{gt,lq} for `undersr analyze`.')
+    parser.add_argument('hr_folder')
+    parser.add_argument('out_dir')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    print('\n'.join(write_validation_sets(args.hr_folder, args.out_dir, args.seed)))
+
+
+if __name__ == '__main__':
+    main()
