@@ -227,7 +227,7 @@ def _evaluate(model, x, y, device, batch_size=256):
     return float((pred == y.numpy()).mean()), pred, confusion
 
 
-def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=64, device='auto', seed=0,
+def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=32, device='auto', seed=0,
                                  batch_size=64, train_per_class=200, holdout_per_class=40, holdout=0.2, width=32,
                                  lr=2e-3, clean_weight=CLEAN_WEIGHT, progress=True):
     """Trains :class:`DegradationClassifier` on corrupted and clean patches of photos; reports held-out accuracy.

@@ -26,8 +26,9 @@ def build_parser():
         'per-class accuracy and a validation of the diversity scores beside the checkpoint.')
     parser.add_argument('--images', help='folder of clean photos (default: the scikit-image colour photos)')
     parser.add_argument('--out', required=True, help='checkpoint to write (.pth)')
-    parser.add_argument('--steps', type=int, default=2000, help='training steps (default: %(default)s)')
-    parser.add_argument('--patch', type=int, default=64, help='patch side in pixels (default: %(default)s)')
+    parser.add_argument('--steps', type=int, default=1500, help='training steps (default: %(default)s; '
+                        'docs/analysis.md measures this default)')
+    parser.add_argument('--patch', type=int, default=32, help='patch side in pixels (default: %(default)s)')
     parser.add_argument('--batch-size', type=int, default=64, help='patches per step (default: %(default)s)')
     parser.add_argument('--train-per-class', type=int, default=200,
                         help='corrupted training patches per class (default: %(default)s)')
