@@ -261,6 +261,7 @@ def test_analyze_generated_folder_and_lmdb(tmp_path, sample_pairs, classifier, c
     cli_analyze.main([str(tmp_path / 'gen_folder'), '--out', str(out2)])
     printed = capsys.readouterr()
     assert 'entropy skipped' in printed.err and 'VQVAE2@ep1:' in printed.out
+    assert 'analysing gen_folder: 100%' in printed.err and '\r' not in printed.err  # progress lines in a log
     notes = json.loads((out2 / 'analysis.json').read_text())['notes']
     assert any('entropy skipped' in n for n in notes)
     assert not (out2 / 'entropy_vs_epoch.png').exists() and 'entropy skipped' in (out2 / 'analysis.md').read_text()
