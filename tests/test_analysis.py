@@ -153,9 +153,9 @@ def test_validation_scores_measure_what_they_claim(classifier):
 
     The thresholds leave a margin below what this 300-step, 16-pixel classifier reached over training seeds 0, 1
     and 2 (`python benchmarks/analysis_validation_seeds.py`, docs/analysis.md): clean share of the clean set
-    0.70 / 0.62 / 0.80 (the default classifier reaches more); normalised entropy of the one-corruption set
-    0.10–0.13 and of the mixed set 0.77–0.86; Real-ESRGAN's entropy 1.5–1.7 nats above the one-corruption set's;
-    the paper's 15-class entropy of the clean set 1.86–2.24.
+    0.62 / 0.63 / 0.82 (the default classifier reaches more); normalised entropy of the one-corruption set
+    0.00–0.15 and of the mixed set 0.78–0.84; Real-ESRGAN's entropy 1.4–1.6 nats above the one-corruption set's;
+    the paper's 15-class entropy of the clean set 1.89–2.14.
     """
     v = classifier[1]['validation']
     assert v['clean']['clean_share'] >= 0.5, v['clean']

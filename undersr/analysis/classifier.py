@@ -114,17 +114,6 @@ def load_clean_images(images=None):
     return arrays, names
 
 
-def _textured_cells(image, patch, min_std):
-    """The non-overlapping ``patch`` cells of an (H, W, 3) uint8 image whose grey std is at least ``min_std``."""
-    cells = []
-    for top in range(0, image.shape[0] - patch + 1, patch):
-        for left in range(0, image.shape[1] - patch + 1, patch):
-            cell = image[top:top + patch, left:left + patch]
-            if cell.astype(np.float32).mean(axis=2).std() / 255. >= min_std:
-                cells.append(np.ascontiguousarray(cell))
-    return cells
-
-
 def split_blocks(images, patch, holdout, seed):
     """Cuts the images into non-overlapping blocks of ``max(PYRAMID) · patch`` pixels and splits them.
 
@@ -152,7 +141,7 @@ def split_blocks(images, patch, holdout, seed):
     return [blocks[i] for i in order[n_held:]], [blocks[i] for i in order[:n_held]]
 
 
-def pyramid_cells(blocks, patch, min_std=0.03):
+def pyramid_cells(blocks, patch, min_std=0.01):
     """The non-overlapping ``patch`` cells of every block at every level of :data:`PYRAMID`.
 
     Each block is bicubically downscaled by 1, 2 and 4 (:func:`undersr.resize.bicubic_downsample`), so that the
@@ -162,7 +151,9 @@ def pyramid_cells(blocks, patch, min_std=0.03):
         blocks (list[ndarray]): (S, S, 3) uint8 RGB from :func:`split_blocks`.
         patch (int): Cell side.
         min_std (float): Cells whose grey standard deviation (in [0, 1] units) is below this are dropped: flat
-            regions look the same under blur or pixelation and would only confuse the classifier.
+            regions look the same under blur or pixelation and would only confuse the classifier. It is low (a
+            threshold of 0.03 left the clean class without low-contrast scenes, so the moon photo's LR was
+            classified ``contrast``; docs/analysis.md).
 
     Returns:
         list[ndarray]: (patch, patch, 3) uint8 cells.
