@@ -1,28 +1,39 @@
-"""A small CNN that tells which ImageNet-C corruption an image patch shows (the diversity probe of paper §4.3).
+"""A small CNN that tells which ImageNet-C corruption an image patch shows, or that it shows none (paper §4.3).
 
 The paper measures how diverse the degradations of a dataset are by classifying each degraded image into one of
 the 15 ImageNet-C corruption types and taking the entropy of the predicted types (:mod:`undersr.analysis.metrics`).
+A classifier that must pick one of 15 corruptions puts an undegraded image into a near-random one, so a set of
+clean images would look maximally "diverse". We therefore add a 16th class, ``clean`` (the photo with no
+corruption: what a bicubic LR looks like), and :mod:`undersr.analysis.metrics` reports the share of images
+classified clean and the entropy over the 15 corruptions of the others.
+
 This module trains that classifier on the fly from clean photos: patches are cut from the images, corrupted with a
-random type and severity (:mod:`undersr.analysis.corruptions`), and learnt. By default the clean photos are the
-colour images bundled with scikit-image (:data:`undersr.sample_data.COLOR_IMAGES`), so nothing is downloaded; a
-folder of your own photos (e.g. DIV2K) gives a stronger classifier.
+random type at a random ImageNet-C severity 1–5 (:mod:`undersr.analysis.corruptions`) or left clean, and learnt.
+The patches come from the photos at full size and bicubically downscaled by 2 and 4 (:data:`PYRAMID`), so every
+class is seen on the pixel statistics of bicubic LR images too. By default the clean photos are the colour images
+bundled with scikit-image (:data:`undersr.sample_data.COLOR_IMAGES`), so nothing is downloaded; a folder of your own
+photos (e.g. DIV2K) gives a stronger classifier.
 
-Held-out split: every image is cut into a grid of non-overlapping ``patch`` × ``patch`` cells (nearly flat cells
-are dropped); a fixed, seeded fraction of the cells is held out. Training and held-out patches therefore never share
-a pixel, and the reported accuracy is measured on cells the network never saw (with fresh corruptions).
+Held-out split: every image is cut into blocks of ``4 · patch`` pixels; a fixed, seeded fraction of the blocks is
+held out (:func:`split_blocks`), and each block gives its ``patch`` cells at every pyramid level (nearly flat cells
+are dropped, :func:`pyramid_cells`). Training
+and held-out patches therefore never show the same part of a photo, and the reported accuracy is measured on
+regions the network never saw (with fresh corruptions).
 
-Checkpoints are self-describing: ``classes``, ``arch`` (constructor options), ``patch``, ``accuracy`` (held out),
-``per_class_accuracy``, ``confusion`` and the training settings; :func:`load_degradation_classifier` needs only
-the file.
+Checkpoints are self-describing: ``classes`` (:data:`CLASSES`; an older checkpoint has the 15 corruptions only),
+``arch`` (constructor options), ``patch``, ``accuracy`` (held out), ``per_class_accuracy``, ``confusion`` and the
+training settings; :func:`load_degradation_classifier` needs only the file.
 """
 import math
 import os
 import time
 
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
+from undersr.analysis.metrics import CLEAN
 from undersr.device import resolve_device
 from undersr.image_io import read_rgb, to_uint8
 from undersr.progress import progress as progress_bar
+from undersr.resize import bicubic_downsample
 
 import cv2
 import numpy as np
@@ -31,9 +42,12 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ['DegradationClassifier', 'train_degradation_classifier', 'load_degradation_classifier', 'predict_proba',
-           'CHECKPOINT_KIND']
+           'predict_labels', 'CHECKPOINT_KIND', 'CLEAN', 'CLASSES', 'PYRAMID']
 
 CHECKPOINT_KIND = 'undersr-degradation-classifier'
+CLASSES = CORRUPTIONS + (CLEAN,)  # the 15 corruptions keep their indices; clean is the last class
+CLEAN_WEIGHT = 3  # see train_degradation_classifier
+PYRAMID = (1, 2, 4)  # bicubic downscaling factors of the photos that the training and held-out cells come from
 
 
 class DegradationClassifier(nn.Module):
@@ -41,13 +55,13 @@ class DegradationClassifier(nn.Module):
     deviation pooling (global statistics matter for noise, contrast and colour corruptions) and a linear layer.
 
     Args:
-        num_classes (int): Output classes (15 ImageNet-C types).
+        num_classes (int): Output classes (16: the 15 ImageNet-C types and clean).
         width (int): Channels of the first stage (doubled per stage).
 
     Input (N, 3, P, P) RGB in [0, 1], any P ≥ 4; output logits (N, num_classes).
     """
 
-    def __init__(self, num_classes=len(CORRUPTIONS), width=32):
+    def __init__(self, num_classes=len(CLASSES), width=32):
         super().__init__()
         layers, in_ch = [], 3
         for stage, out_ch in enumerate((width, 2 * width, 4 * width)):
@@ -100,50 +114,88 @@ def load_clean_images(images=None):
     return arrays, names
 
 
-def split_cells(images, patch, holdout, seed, min_std=0.03):
-    """Cuts each image into non-overlapping ``patch`` cells and splits them into training and held-out sets.
+def split_blocks(images, patch, holdout, seed):
+    """Cuts the images into non-overlapping blocks of ``max(PYRAMID) · patch`` pixels and splits them.
 
     Args:
         images (list[ndarray]): (H, W, 3) uint8 RGB.
-        patch (int): Cell side.
-        holdout (float): Fraction of cells held out (at least one per split overall).
+        patch (int): Cell side (a block holds ``max(PYRAMID)²`` cells at full size).
+        holdout (float): Fraction of blocks held out (at least one per split).
         seed (int): Seed of the split.
-        min_std (float): Cells whose grey standard deviation (in [0, 1] units) is below this are dropped: flat
-            regions look the same under blur or pixelation and would only confuse the classifier.
 
     Returns:
-        tuple[list, list]: Training and held-out cells, each a list of (patch, patch, 3) uint8 arrays.
+        tuple[list, list]: Training and held-out blocks, (S, S, 3) uint8 arrays, S = max(PYRAMID) · patch.
+
+    Raises:
+        ValueError: fewer than two blocks.
+    """
+    side = patch * max(PYRAMID)
+    blocks = [np.ascontiguousarray(image[top:top + side, left:left + side]) for image in images
+              for top in range(0, image.shape[0] - side + 1, side)
+              for left in range(0, image.shape[1] - side + 1, side)]
+    if len(blocks) < 2:
+        raise ValueError(f'need at least 2 regions of {side}×{side} pixels to split, found {len(blocks)}; use larger '
+                         'or more images, or a smaller patch')
+    order = np.random.default_rng(seed).permutation(len(blocks))
+    n_held = min(len(blocks) - 1, max(1, int(round(holdout * len(blocks)))))
+    return [blocks[i] for i in order[n_held:]], [blocks[i] for i in order[:n_held]]
+
+
+def pyramid_cells(blocks, patch, min_std=0.01):
+    """The non-overlapping ``patch`` cells of every block at every level of :data:`PYRAMID`.
+
+    Each block is bicubically downscaled by 1, 2 and 4 (:func:`undersr.resize.bicubic_downsample`), so that the
+    classes are learnt on photos and on bicubic LR alike.
+
+    Args:
+        blocks (list[ndarray]): (S, S, 3) uint8 RGB from :func:`split_blocks`.
+        patch (int): Cell side.
+        min_std (float): Cells whose grey standard deviation (in [0, 1] units) is below this are dropped: flat
+            regions look the same under blur or pixelation and would only confuse the classifier. It is low (a
+            threshold of 0.03 left the clean class without low-contrast scenes, so the moon photo's LR was
+            classified ``contrast``; docs/analysis.md).
+
+    Returns:
+        list[ndarray]: (patch, patch, 3) uint8 cells.
+
+    Raises:
+        ValueError: no textured cell.
     """
     cells = []
-    for image in images:
-        h, w = image.shape[:2]
-        for top in range(0, h - patch + 1, patch):
-            for left in range(0, w - patch + 1, patch):
-                cell = image[top:top + patch, left:left + patch]
-                if cell.astype(np.float32).mean(axis=2).std() / 255. >= min_std:
-                    cells.append(np.ascontiguousarray(cell))
-    if len(cells) < 2:
-        raise ValueError(f'need at least 2 textured {patch}×{patch} cells to split, found {len(cells)}; use larger '
-                         'or more images, or a smaller patch')
-    order = np.random.default_rng(seed).permutation(len(cells))
-    n_held = min(len(cells) - 1, max(1, int(round(holdout * len(cells)))))
-    return [cells[i] for i in order[n_held:]], [cells[i] for i in order[:n_held]]
+    for block in blocks:
+        for scale in PYRAMID:
+            level = bicubic_downsample(block, scale)
+            for top in range(0, level.shape[0] - patch + 1, patch):
+                for left in range(0, level.shape[1] - patch + 1, patch):
+                    cell = level[top:top + patch, left:left + patch]
+                    if cell.astype(np.float32).mean(axis=2).std() / 255. >= min_std:
+                        cells.append(np.ascontiguousarray(cell))
+    if not cells:
+        raise ValueError(f'no textured {patch}×{patch} cell in {len(blocks)} regions: the photos are nearly flat')
+    return cells
 
 
-def make_corrupted_set(cells, per_class, rng, desc=None):
-    """Corrupts randomly chosen cells: ``per_class`` samples of every class, random severity 1..5.
+def make_corrupted_set(cells, per_class, rng, desc=None, classes=CLASSES, clean_weight=1):
+    """Corrupts randomly chosen cells: ``per_class`` samples of every class, random severity 1..5 (ImageNet-C's).
+
+    The clean class is the cell itself (with the same random flip or rotation as the others), ``clean_weight``
+    times as many samples as the other classes.
 
     Returns:
-        tuple[ndarray, ndarray]: Images (N, P, P, 3) uint8 RGB and labels (N,) int64, N = 15 · per_class.
+        tuple[ndarray, ndarray, ndarray]: Images (N, P, P, 3) uint8 RGB, labels (N,) int64 (indices into
+        ``classes``) and severities (N,) int64 (0 for clean).
     """
-    images, labels = [], []
-    jobs = [(c, i) for c in range(len(CORRUPTIONS)) for i in range(per_class)]
+    images, labels, severities = [], [], []
+    jobs = [(c, i) for c in range(len(classes))
+            for i in range(per_class * (clean_weight if classes[c] == CLEAN else 1))]
     for c, _ in progress_bar(jobs, desc=desc or '', disable=not desc, leave=False):
         cell = cells[int(rng.integers(len(cells)))]
-        cell = np.rot90(cell, int(rng.integers(4))) if rng.random() < 0.5 else cell[:, ::-1]
-        images.append(corrupt(np.ascontiguousarray(cell), CORRUPTIONS[c], int(rng.integers(1, 6)), rng))
+        cell = np.ascontiguousarray(np.rot90(cell, int(rng.integers(4))) if rng.random() < 0.5 else cell[:, ::-1])
+        severity = int(rng.integers(1, 6)) if classes[c] != CLEAN else 0
+        images.append(corrupt(cell, classes[c], severity, rng) if severity else cell)
         labels.append(c)
-    return np.stack(images), np.asarray(labels, np.int64)
+        severities.append(severity)
+    return np.stack(images), np.asarray(labels, np.int64), np.asarray(severities, np.int64)
 
 
 def _to_tensor(images):
@@ -152,28 +204,29 @@ def _to_tensor(images):
 
 
 def _evaluate(model, x, y, device, batch_size=256):
+    """Predictions of ``model`` on (N, 3, P, P) ``x`` with labels (N,) ``y``: (accuracy, (N,) predictions, (K, K)
+    confusion matrix with rows true and columns predicted)."""
     model.eval()
     preds = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             preds.append(model(x[i:i + batch_size].to(device)).argmax(dim=1).cpu())
     pred = torch.cat(preds).numpy()
-    k = len(CORRUPTIONS)
+    k = model.head.out_features
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y.numpy(), pred), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    return float((pred == y.numpy()).mean()), per_class, confusion
+    return float((pred == y.numpy()).mean()), pred, confusion
 
 
-def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=64, device='auto', seed=0,
+def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=32, device='auto', seed=0,
                                  batch_size=64, train_per_class=200, holdout_per_class=40, holdout=0.2, width=32,
-                                 lr=2e-3, progress=True):
-    """Trains :class:`DegradationClassifier` on corrupted patches of clean photos and reports held-out accuracy.
+                                 lr=2e-3, clean_weight=CLEAN_WEIGHT, progress=True):
+    """Trains :class:`DegradationClassifier` on corrupted and clean patches of photos; reports held-out accuracy.
 
-    A pool of ``15 · train_per_class`` corrupted training patches is made once (random cell, flip or rotation,
-    type and severity), and ``steps`` Adam steps (cosine learning rate) are taken on random batches of it with
-    random flips and 90° rotations. The held-out set is ``15 · holdout_per_class`` corrupted patches of held-out
-    cells (see the module docstring).
+    A pool of ``16 · train_per_class`` training patches is made once (random cell, flip or rotation, class and
+    ImageNet-C severity 1–5), and ``steps`` Adam steps (cosine learning rate) are taken on random batches of it with
+    random flips and 90° rotations. The held-out set is ``16 · holdout_per_class`` patches of held-out regions (see
+    the module docstring).
 
     Args:
         images (None | str | Sequence): Clean photos, see :func:`load_clean_images` (default: scikit-image's).
@@ -185,32 +238,40 @@ def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=6
         batch_size (int): Patches per step.
         train_per_class (int): Training patches per class in the pool.
         holdout_per_class (int): Held-out patches per class.
-        holdout (float): Fraction of cells held out.
+        holdout (float): Fraction of regions held out.
         width (int): Network width, see :class:`DegradationClassifier`.
         lr (float): Peak learning rate.
-        progress (bool): Show progress bars.
+        clean_weight (int): Training patches of the clean class per patch of a corruption class.
+        progress (bool): Show progress (:func:`undersr.progress.progress`: a bar in a terminal, a line every 10 %
+            in a log).
 
     Returns:
-        dict: ``accuracy`` (held-out, in [0, 1]), ``chance`` (1/15), ``per_class_accuracy`` (class → accuracy),
-        ``confusion`` (15×15 list, rows true, columns predicted), ``train_accuracy``, ``train_samples``,
-        ``holdout_samples``, ``steps``, ``seconds``, ``out_path`` and ``model`` (the trained network, eval mode).
+        dict: ``classes``, ``accuracy`` (held-out, in [0, 1]), ``chance`` (1/16), ``per_class_accuracy`` (class →
+        accuracy), ``accuracy_by_severity`` (ImageNet-C severity 1–5 → held-out accuracy on the corrupted patches of
+        that severity), ``confusion`` (16×16 list, rows true, columns predicted), ``train_accuracy``,
+        ``train_samples``, ``holdout_samples``, ``steps``, ``seconds``, ``out_path``, ``model`` (the trained
+        network, eval mode) and ``holdout_blocks`` (the held-out regions, (4P, 4P, 3) uint8, for
+        :func:`undersr.analysis.evaluation.validate`).
     """
     start = time.time()
     device = resolve_device(device)
     clean, names = load_clean_images(images)
-    train_cells, held_cells = split_cells(clean, patch, holdout, seed)
+    train_blocks, held_blocks = split_blocks(clean, patch, holdout, seed)
+    train_cells, held_cells = pyramid_cells(train_blocks, patch), pyramid_cells(held_blocks, patch)
     rng = np.random.default_rng(seed)
-    x_train, y_train = make_corrupted_set(train_cells, train_per_class, rng, progress and 'corrupting (train)')
-    x_held, y_held = make_corrupted_set(held_cells, holdout_per_class, rng, progress and 'corrupting (held out)')
+    x_train, y_train, _ = make_corrupted_set(train_cells, train_per_class, rng, progress and 'corrupting (train)',
+                                             clean_weight=clean_weight)
+    x_held, y_held, s_held = make_corrupted_set(held_cells, holdout_per_class, rng,
+                                                progress and 'corrupting (held out)')
     x_train, y_train = _to_tensor(x_train), torch.from_numpy(y_train)
     x_held, y_held = _to_tensor(x_held), torch.from_numpy(y_held)
 
     torch.manual_seed(seed)
-    arch = {'num_classes': len(CORRUPTIONS), 'width': int(width)}
+    arch = {'num_classes': len(CLASSES), 'width': int(width)}
     model = DegradationClassifier(**arch).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
-    bar = progress_bar(range(steps), desc='training classifier', disable=not progress, leave=False)
+    bar = progress_bar(range(steps), desc='training classifier', unit='step', disable=not progress, leave=False)
     for step in bar:
         for group in optimizer.param_groups:
             group['lr'] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
@@ -226,24 +287,32 @@ def train_degradation_classifier(images=None, out_path=None, steps=2000, patch=6
         optimizer.step()
         if step % 20 == 0:
             bar.set_postfix(loss=f'{loss.item():.3f}')
-    accuracy, per_class, confusion = _evaluate(model, x_held, y_held, device)
-    train_accuracy, _, _ = _evaluate(model, x_train, y_train, device)
+    accuracy, pred, confusion = _evaluate(model, x_held, y_held, device)
+    train_accuracy = _evaluate(model, x_train, y_train, device)[0]
+    correct = pred == y_held.numpy()
     result = {
-        'accuracy': accuracy, 'chance': 1 / len(CORRUPTIONS), 'train_accuracy': train_accuracy,
-        'per_class_accuracy': {c: float(a) for c, a in zip(CORRUPTIONS, per_class)},
+        'classes': list(CLASSES), 'accuracy': accuracy, 'chance': 1 / len(CLASSES),
+        'train_accuracy': train_accuracy,
+        'per_class_accuracy': {c: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, c in enumerate(CLASSES)},
+        'accuracy_by_severity': {str(v): float(correct[s_held == v].mean()) for v in range(1, 6)
+                                 if (s_held == v).any()},
         'confusion': confusion.tolist(), 'train_samples': len(x_train), 'holdout_samples': len(x_held),
-        'train_cells': len(train_cells), 'holdout_cells': len(held_cells), 'steps': int(steps), 'patch': int(patch),
-        'seed': int(seed), 'sources': names, 'seconds': time.time() - start, 'out_path': out_path}
+        'train_cells': len(train_cells), 'holdout_cells': len(held_cells), 'holdout_regions': len(held_blocks),
+        'steps': int(steps), 'patch': int(patch),
+        'width': int(width), 'seed': int(seed), 'sources': names, 'seconds': time.time() - start,
+        'out_path': out_path}
     if out_path:
         from undersr import __version__
         from undersr.weights import atomic_save
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         meta = {k: v for k, v in result.items() if k not in ('out_path', 'seconds')}
         atomic_save({'kind': CHECKPOINT_KIND, 'state_dict': model.cpu().state_dict(), 'arch': arch,
-                     'classes': list(CORRUPTIONS), 'undersr_version': __version__, 'batch_size': int(batch_size),
-                     'lr': float(lr), **meta}, out_path)
+                     'undersr_version': __version__, 'batch_size': int(batch_size), 'lr': float(lr), **meta},
+                    out_path)
         model.to(device)
-    result['model'] = model.eval()
+    model.classes, model.patch = list(CLASSES), int(patch)
+    model.meta = {k: v for k, v in result.items() if k != 'out_path'}
+    result.update(model=model.eval(), holdout_blocks=held_blocks)
     return result
 
 
@@ -251,8 +320,9 @@ def load_degradation_classifier(path, device='cpu'):
     """Rebuilds a classifier saved by :func:`train_degradation_classifier`.
 
     Returns:
-        DegradationClassifier: In eval mode, with attributes ``classes`` (list[str]), ``patch`` (int) and
-        ``meta`` (the checkpoint without the weights).
+        DegradationClassifier: In eval mode, with attributes ``classes`` (list[str]: :data:`CLASSES`, or the 15
+        corruptions without clean for a checkpoint of undersr before the clean class), ``patch`` (int) and ``meta``
+        (the checkpoint without the weights).
 
     Raises:
         FileNotFoundError: no such file.
@@ -314,7 +384,7 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
             image = to_uint8(image)
         stacks.append(_patches(image, patch, patches_per_image))
     if not stacks:
-        return np.zeros((0, len(getattr(model, 'classes', CORRUPTIONS))))
+        return np.zeros((0, model.head.out_features))
     counts = [len(s) for s in stacks]
     x = _to_tensor(np.concatenate(stacks))
     device = next(model.parameters()).device
@@ -326,3 +396,22 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
     probs = torch.cat(probs).numpy()
     bounds = np.cumsum([0] + counts)
     return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def predict_labels(model, images, **options):
+    """Per image, the predicted class and the predicted corruption (the argmax over the 15 corruptions only).
+
+    Args:
+        model (DegradationClassifier): Predicting :data:`CLASSES`, or only the 15 corruptions (an older checkpoint).
+        images: As for :func:`predict_proba`.
+        **options: Further :func:`predict_proba` options.
+
+    Returns:
+        tuple[ndarray, ndarray, ndarray]: (N,) int64 indices into ``model.classes``, (N,) int64 indices into
+        :data:`CORRUPTIONS` (clean masked out: the paper's forced choice among 15 types) and (N,) float64
+        confidence of the first.
+    """
+    probs = predict_proba(model, images, **options)
+    if not len(probs):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return probs.argmax(axis=1), probs[:, :len(CORRUPTIONS)].argmax(axis=1), probs.max(axis=1)

@@ -18,7 +18,10 @@ from undersr.resize import bicubic_downsample
 
 import numpy as np
 
-__all__ = ['class_histogram', 'entropy', 'normalized_entropy', 'bicubic_lr', 'delta_e_to_bicubic', 'summarize']
+CLEAN = 'clean'  # the class of images with no degradation but the bicubic downscaling
+
+__all__ = ['CLEAN', 'class_histogram', 'entropy', 'normalized_entropy', 'diversity', 'score_labels', 'bicubic_lr',
+           'delta_e_to_bicubic', 'summarize']
 
 
 def class_histogram(probs, num_classes=None):
@@ -76,6 +79,54 @@ def entropy(probs_or_counts, normalize=False):
 def normalized_entropy(probs_or_counts):
     """:func:`entropy` divided by ``log(C)``: 1 for a uniform distribution, 0 for a single class."""
     return entropy(probs_or_counts, normalize=True)
+
+
+def diversity(labels, num_corruptions=15, clean_label=None):
+    """The diversity scores of a set of images from their predicted classes (paper §4.3, with a clean class).
+
+    Args:
+        labels (array-like): (N,) int predicted class per image; corruption classes are ``0 .. num_corruptions - 1``.
+        num_corruptions (int): C, the number of corruption classes (15).
+        clean_label (int | None): The label that means clean (15 for :data:`undersr.analysis.classifier.CLASSES`);
+            ``None`` for a 15-class prediction (the paper's).
+
+    Returns:
+        dict: ``n``; ``clean_share`` (fraction of images predicted clean, ``nan`` without a clean label);
+        ``n_degraded`` (images not predicted clean); ``entropy`` and ``normalized_entropy`` (``/ log C``) of the
+        corruption types of those images (``nan`` when there are none); ``class_counts`` ((C,) counts of the
+        corruption types, then the clean count when there is a clean label).
+    """
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    size = num_corruptions + (clean_label is not None)
+    counts = np.bincount(labels, minlength=size)[:size] if labels.size else np.zeros(size, np.int64)
+    corruption_counts = counts[:num_corruptions]
+    n_degraded = int(corruption_counts.sum())
+    return {'n': int(labels.size),
+            'clean_share': float(counts[clean_label] / labels.size) if clean_label is not None and labels.size
+            else float('nan'),
+            'n_degraded': n_degraded, 'entropy': entropy(corruption_counts),
+            'normalized_entropy': entropy(corruption_counts, normalize=True), 'class_counts': counts.tolist()}
+
+
+def score_labels(labels, corruption_labels, classes):
+    """The diversity scores of a set of images from :func:`undersr.analysis.classifier.predict_labels`.
+
+    Args:
+        labels (array-like): (N,) indices into ``classes``.
+        corruption_labels (array-like): (N,) indices into the 15 corruptions (clean masked out).
+        classes (Sequence[str]): The classifier's classes: the corruptions, then (usually) :data:`CLEAN`.
+
+    Returns:
+        dict: :func:`undersr.analysis.metrics.diversity` of ``labels`` (clean share, entropy of the images not
+        classified clean), plus ``paper_entropy`` and ``paper_normalized_entropy``: the paper's 15-class score
+        (every image's most probable corruption).
+    """
+    clean = list(classes).index(CLEAN) if CLEAN in classes else None
+    num_corruptions = len(classes) - (clean is not None)
+    scores = diversity(labels, num_corruptions, clean)
+    paper = diversity(corruption_labels, num_corruptions)
+    scores.update(paper_entropy=paper['entropy'], paper_normalized_entropy=paper['normalized_entropy'])
+    return scores
 
 
 def bicubic_lr(hr, scale):

@@ -10,15 +10,26 @@ Input datasets:
 
 Per sample the clean bicubic LR is recomputed from the HR (:func:`undersr.analysis.metrics.bicubic_lr`, MATLAB
 bicubic) and compared with the degraded LR: mean CIEDE2000 ΔE (§4.3's colour shift). With a classifier
-(``undersr train-degradation-classifier``), every degraded LR is assigned its most probable ImageNet-C corruption
-type and each group's types give the entropy (§4.3's diversity); without one the entropy is skipped with a notice.
+(``undersr train-degradation-classifier``), every degraded LR is assigned its most probable class, one of the 15
+ImageNet-C corruptions or clean, and each group gets (:func:`undersr.analysis.metrics.score_labels`):
+
+* ``clean_share``: the share of its images classified clean (an undegraded set scores near 1);
+* ``entropy`` / ``normalized_entropy``: §4.3's diversity, the entropy of the corruption types of the images **not**
+  classified clean (``n_degraded`` of them), raw and divided by log 15;
+* ``paper_entropy``: the paper's own score, every image forced into one of the 15 corruptions (clean masked out).
+
+With ``paper_classes=True`` (``--paper-classes``) the headline entropy is the paper's 15-class score and no clean
+share is given; this also accepts a 15-class checkpoint of an older undersr. Without a classifier the entropy is
+skipped with a notice. The report names the classifier (path, SHA-256, held-out accuracy) and carries a warning
+when its held-out accuracy is below :data:`MIN_ACCURACY`.
 
 Outputs in ``OUT``:
     * ``analysis.json``: everything below plus per-sample values (``nan`` written as ``null``);
     * ``analysis.md``: tables per source (pooled over datasets) and per dataset and group;
     * ``delta_e_hist.png``: ΔE histogram of every (dataset, group);
-    * ``delta_e_vs_epoch.png``, ``entropy_vs_epoch.png`` (only with a classifier): one line per model type over
-      its epochs; groups without an epoch are drawn as dashed horizontal lines;
+    * ``delta_e_vs_epoch.png``, ``entropy_vs_epoch.png`` and ``clean_share_vs_epoch.png`` (the last two only with
+      a classifier, the last without ``paper_classes``): one line per model type over its epochs; groups without
+      an epoch are drawn as dashed horizontal lines;
     * ``grid_<dataset>.png``: like the paper's Figures 3–5, one row per group: its name, then HR | bicubic LR |
       degraded LR on the same crop (the centre ``crop`` × ``crop`` LR pixels), for ``grid_samples`` samples.
       Samples whose key occurs in every dataset are shown first, so datasets generated from the same HR with the
@@ -33,7 +44,7 @@ from dataclasses import dataclass, field
 from os import path as osp
 
 from undersr.analysis.corruptions import CORRUPTIONS
-from undersr.analysis.metrics import bicubic_lr, class_histogram, delta_e_to_bicubic, entropy, summarize
+from undersr.analysis.metrics import CLEAN, bicubic_lr, delta_e_to_bicubic, score_labels, summarize
 from undersr.data.image_source import ImageSource
 from undersr.image_io import IMAGE_EXTENSIONS, decode_image_noted, to_uint8
 from undersr.progress import progress as progress_bar
@@ -42,7 +53,13 @@ from undersr.visualize import image_grid, new_figure, save_image
 import cv2
 import numpy as np
 
-__all__ = ['analyze', 'open_dataset', 'PairedDataset']
+__all__ = ['analyze', 'open_dataset', 'PairedDataset', 'json_safe', 'describe_classifier', 'MIN_ACCURACY']
+
+# Below this held-out accuracy (16 classes, chance 1/16) the report warns: more than a third of the patches are then
+# misclassified, so a set's entropy says as much about the classifier's confusions as about the data. The measured
+# classifier of docs/analysis.md (the defaults: 1500 steps, 32-pixel patches) reaches 0.65; 300 steps on 16-pixel
+# patches, 0.31.
+MIN_ACCURACY = 0.65
 
 GT_NAMES = ('gt.lmdb', 'gt', 'GT', 'hr.lmdb', 'hr', 'HR')
 LQ_NAMES = ('lq.lmdb', 'lq', 'LQ', 'lr.lmdb', 'lr', 'LR')
@@ -182,25 +199,30 @@ def _group_order(sources):
     return sorted(sources, key=key)
 
 
-def _clean_json(obj):
+def json_safe(obj):
+    """``obj`` with NaN and infinite floats as ``None`` and NumPy scalars as Python ones, for ``json.dump``."""
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
-        return {k: _clean_json(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean_json(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _clean_json(obj.item())
+        return json_safe(obj.item())
     return obj
 
 
-def _group_stats(samples, with_classes):
+def _diversity(samples, classes):
+    """:func:`undersr.analysis.metrics.score_labels` of the samples' predictions, counts named by class."""
+    scores = score_labels([s['class_index'] for s in samples], [s['corruption_index'] for s in samples], classes)
+    scores['class_counts'] = {c: n for c, n in zip(classes, scores['class_counts']) if n}
+    return scores
+
+
+def _group_stats(samples, classes):
     stats = {'n': len(samples), 'delta_e': summarize([s['delta_e'] for s in samples])}
-    if with_classes:
-        hist = class_histogram(np.asarray([s['predicted_index'] for s in samples], np.int64), len(CORRUPTIONS))
-        stats['class_counts'] = {c: int(n) for c, n in zip(CORRUPTIONS, hist) if n}
-        stats['entropy'] = entropy(hist)
-        stats['normalized_entropy'] = entropy(hist, normalize=True)
+    if classes:
+        stats.update({k: v for k, v in _diversity(samples, classes).items() if k != 'n'})
     return stats
 
 
@@ -274,29 +296,42 @@ def _plot_histograms(results, path):
     fig.savefig(path)
 
 
+def describe_classifier(info):
+    """One line naming the classifier the diversity numbers rest on (path, SHA-256, held-out accuracy, classes)."""
+    digest = f', sha256 {info["sha256"][:16]}…' if info.get('sha256') else ''
+    return (f'classifier `{info["path"]}`{digest}: held-out accuracy {_fmt(info.get("holdout_accuracy"))} over '
+            f'{len(info["classes"])} classes ({info["steps"] if info.get("steps") else "?"} training steps)')
+
+
 def _markdown(report):
+    paper = report['paper_classes']
+    diversity = ('entropy H (nats) of the predicted ImageNet-C corruption types (one vote per image, its argmax '
+                 'over the 15 corruptions), and H / log 15, as in paper §4.3' if paper else
+                 'share of images classified clean (no degradation but bicubic), and entropy H (nats) of the '
+                 'predicted ImageNet-C corruption types of the images not classified clean (one vote per image), '
+                 'and H / log 15 (paper §4.3, with a clean class; the paper\'s own 15-class score is `paper_entropy` '
+                 'in analysis.json)')
     lines = ['# Dataset analysis', '',
-             'Colour shift: mean CIEDE2000 ΔE between the bicubic LR (recomputed from HR) and the degraded LR. '
-             'Diversity: entropy H (nats) of the predicted ImageNet-C corruption types (one vote per image, its '
-             'argmax), and H / log 15. Both as in paper §4.3.', '']
+             'Colour shift: mean CIEDE2000 ΔE between the bicubic LR (recomputed from HR) and the degraded LR '
+             f'(paper §4.3). Diversity: {diversity}.', '']
     clf = report['classifier']
     if clf:
-        acc = clf.get('holdout_accuracy')
-        lines += [f'Classifier: `{clf["path"]}` (held-out accuracy {_fmt(acc)}).', '']
+        lines += [f'The diversity numbers rest on the {describe_classifier(clf)}.', '']
     for note in report['notes']:
         lines += [f'> {note}', '']
     lines += ['## By source (pooled over datasets)', '',
-              '| source | model | epoch | images | ΔE mean | ΔE std | entropy H | H / log 15 |', '|' + '---|' * 8]
+              '| source | model | epoch | images | ΔE mean | ΔE std | clean share | entropy H | H / log 15 |',
+              '|' + '---|' * 9]
     for name, s in report['by_source'].items():
         lines.append(f'| {name} | {s["type"] or "–"} | {s["epoch"] if s["epoch"] is not None else "–"} | {s["n"]} | '
-                     f'{_fmt(s["delta_e_mean"])} | {_fmt(s["delta_e_std"])} | {_fmt(s.get("entropy"))} | '
-                     f'{_fmt(s.get("normalized_entropy"))} |')
+                     f'{_fmt(s["delta_e_mean"])} | {_fmt(s["delta_e_std"])} | {_fmt(s.get("clean_share"), 2)} | '
+                     f'{_fmt(s.get("entropy"))} | {_fmt(s.get("normalized_entropy"))} |')
     for ds_name, ds in report['datasets'].items():
         lines += ['', f'## {ds_name}', '',
                   f'`{ds["root"]}` ({ds["kind"]}, ×{ds["scale"]}, {ds["num_analyzed"]} of {ds["num_pairs"]} pairs '
                   'analysed).', '',
-                  '| group | model | epoch | images | ΔE mean ± std | ΔE median | entropy H | H / log 15 | '
-                  'most frequent types |', '|' + '---|' * 9]
+                  '| group | model | epoch | images | ΔE mean ± std | ΔE median | clean share | entropy H | '
+                  'H / log 15 | most frequent classes |', '|' + '---|' * 10]
         for group, g in list(ds['groups'].items()) + [('**all**', ds['overall'])]:
             info = ds['sources'].get(group, {'type': None, 'epoch': None})
             top = ', '.join(f'{c} ({n})' for c, n in sorted(g.get('class_counts', {}).items(),
@@ -305,15 +340,46 @@ def _markdown(report):
             lines.append(f'| {group} | {info["type"] or "–"} | '
                          f'{info["epoch"] if info["epoch"] is not None else "–"} | {g["n"]} | '
                          f'{_fmt(de["mean"])} ± {_fmt(de["std"])} | {_fmt(de["median"])} | '
-                         f'{_fmt(g.get("entropy"))} | {_fmt(g.get("normalized_entropy"))} | {top} |')
+                         f'{_fmt(g.get("clean_share"), 2)} | {_fmt(g.get("entropy"))} | '
+                         f'{_fmt(g.get("normalized_entropy"))} | {top} |')
         if ds.get('grid'):
             lines += ['', f'![{ds_name}]({ds["grid"]})']
     lines += ['', '## Files', ''] + [f'- `{f}`' for f in report['files']]
     return '\n'.join(lines) + '\n'
 
 
+def _open_classifier(classifier, device, paper_classes):
+    """The model, its description for the report and the classes its scores use (``None`` without a classifier).
+
+    Raises:
+        ValueError: a 15-class classifier without ``paper_classes``, or classes that are not undersr's.
+    """
+    from undersr.analysis.classifier import CLASSES, load_degradation_classifier
+    from undersr.degrade import file_sha256
+
+    if classifier is None:
+        return None, None, None
+    if isinstance(classifier, (str, os.PathLike)):
+        model = load_degradation_classifier(str(classifier), device)
+        path, digest = str(classifier), file_sha256(str(classifier))
+    else:
+        model, path, digest = classifier, '<in-memory model>', None
+    meta = getattr(model, 'meta', {})
+    classes = list(getattr(model, 'classes', CLASSES))
+    if classes not in (list(CLASSES), list(CORRUPTIONS)):
+        raise ValueError(f'{path}: the classifier predicts {classes}, not the ImageNet-C corruptions (and clean) of '
+                         'undersr.analysis; retrain it with `undersr train-degradation-classifier`')
+    if CLEAN not in classes and not paper_classes:
+        raise ValueError(f'{path} predicts only the 15 ImageNet-C corruptions, without the "clean" class (a '
+                         'checkpoint of an older undersr): pass --paper-classes for the paper\'s 15-class score, or '
+                         'retrain it with `undersr train-degradation-classifier --out PATH` for the clean share')
+    info = {'path': path, 'sha256': digest, 'holdout_accuracy': meta.get('accuracy'), 'steps': meta.get('steps'),
+            'patch': getattr(model, 'patch', None), 'classes': classes, 'min_accuracy': MIN_ACCURACY}
+    return model, info, list(CORRUPTIONS) if paper_classes else classes
+
+
 def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2, crop=32, device='cpu',
-            progress=True):
+            progress=True, paper_classes=False):
     """Analyses degraded datasets and writes the report files (see the module docstring).
 
     Args:
@@ -325,26 +391,26 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
         grid_samples (int): Samples per group in the image grids.
         crop (int): Side of the LR crop shown in the grids (HR crop: ``crop · scale``).
         device (str): Device of the classifier.
-        progress (bool): Show progress bars.
+        progress (bool): Show progress (a bar in a terminal, a line every 10 % in a log).
+        paper_classes (bool): Score diversity as the paper does, every image forced into one of the 15
+            corruptions (the 16-class classifier's clean class masked out; a 15-class checkpoint is used as is),
+            without a clean share. Masking, rather than a separately trained 15-class network, keeps both scores
+            on one classifier, so they differ only in how clean images are counted.
 
     Returns:
         dict: The report, as written to ``analysis.json`` (with ``nan`` instead of ``null``).
     """
-    from undersr.analysis.classifier import load_degradation_classifier, predict_proba
+    from undersr.analysis.classifier import predict_labels
 
+    model, clf_info, classes = _open_classifier(classifier, device, paper_classes)
     os.makedirs(out_dir, exist_ok=True)
-    notes, model, clf_info = [], None, None
-    if classifier is None:
-        notes.append(NO_CLASSIFIER_NOTICE)
-    elif isinstance(classifier, (str, os.PathLike)):
-        model = load_degradation_classifier(str(classifier), device)
-        clf_info = {'path': str(classifier), 'holdout_accuracy': model.meta.get('accuracy'),
-                    'patch': model.patch, 'classes': model.classes}
-    else:
-        model = classifier
-        clf_info = {'path': '<in-memory model>', 'holdout_accuracy': getattr(model, 'meta', {}).get('accuracy')}
-    if model is not None and list(getattr(model, 'classes', CORRUPTIONS)) != list(CORRUPTIONS):
-        raise ValueError('the classifier does not predict the 15 ImageNet-C corruptions of undersr.analysis')
+    notes = [] if model is not None else [NO_CLASSIFIER_NOTICE]
+    if clf_info is not None:
+        accuracy = clf_info['holdout_accuracy']
+        if accuracy is None or accuracy < MIN_ACCURACY:
+            notes.append(f'warning: the classifier\'s held-out accuracy ({_fmt(accuracy)}) is below {MIN_ACCURACY}: '
+                         'its entropy and clean share are unreliable. Train longer or on more photos (`undersr '
+                         'train-degradation-classifier --steps N --images DIR`) and check its confusion matrix.')
 
     opened, used = [], set()
     for spec in datasets:
@@ -373,9 +439,10 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
             hr, lq = _rgb(ds.gt, gi), _rgb(ds.lq, li)
             record = {'key': key, 'group': ds.groups[key], 'delta_e': delta_e_to_bicubic(hr, lq, ds.scale)}
             if model is not None:
-                probs = predict_proba(model, [lq])[0]
-                record.update(predicted=CORRUPTIONS[int(probs.argmax())], predicted_index=int(probs.argmax()),
-                              confidence=float(probs.max()))
+                label, corruption, confidence = (v[0] for v in predict_labels(model, [lq]))
+                label = corruption if paper_classes else label
+                record.update(predicted=classes[label], class_index=int(label), corruption_index=int(corruption),
+                              confidence=float(confidence))
             samples.append(record)
             if key in wanted:
                 clean = bicubic_lr(hr, ds.scale)
@@ -385,17 +452,16 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
                 s = ds.scale
                 crops[key] = [to_uint8(hr[top * s:(top + c) * s, left * s:(left + c) * s]),
                               to_uint8(clean[top:top + c, left:left + c]), to_uint8(lq[top:top + c, left:left + c])]
-        with_classes = model is not None
         groups = {}
         for group in _group_order(ds.sources):
             members = [s for s in samples if s['group'] == group]
             if members:
-                groups[group] = _group_stats(members, with_classes)
+                groups[group] = _group_stats(members, classes)
         results[ds.name] = {
             'root': os.path.abspath(ds.root), 'kind': 'generated' if ds.manifest else 'paired', 'scale': ds.scale,
             'num_pairs': len(ds.pairs), 'num_analyzed': len(samples),
             'sources': {g: ds.sources[g] for g in groups}, 'groups': groups,
-            'overall': _group_stats(samples, with_classes), 'samples': samples}
+            'overall': _group_stats(samples, classes), 'samples': samples}
         rows = []
         for group in groups:
             row = [_text_cell([*group.split('@', 1), f'n={groups[group]["n"]}'], 128)]
@@ -408,20 +474,16 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
     by_source = {}
     for ds_name, ds in results.items():
         for s in ds['samples']:
-            entry = by_source.setdefault(s['group'], {**ds['sources'][s['group']], 'datasets': [], 'values': [],
-                                                      'predicted': []})
+            entry = by_source.setdefault(s['group'], {**ds['sources'][s['group']], 'datasets': [], 'samples': []})
             if ds_name not in entry['datasets']:
                 entry['datasets'].append(ds_name)
-            entry['values'].append(s['delta_e'])
-            if model is not None:
-                entry['predicted'].append(s['predicted_index'])
+            entry['samples'].append(s)
     for name, entry in by_source.items():
-        stats = summarize(entry.pop('values'))
-        predicted = entry.pop('predicted')
+        members = entry.pop('samples')
+        stats = summarize([s['delta_e'] for s in members])
         entry.update(n=stats['n'], delta_e_mean=stats['mean'], delta_e_std=stats['std'])
         if model is not None:
-            hist = class_histogram(np.asarray(predicted, np.int64), len(CORRUPTIONS))
-            entry.update(entropy=entropy(hist), normalized_entropy=entropy(hist, normalize=True))
+            entry.update({k: v for k, v in _diversity(members, classes).items() if k != 'n'})
     by_source = {k: by_source[k] for k in _group_order(by_source)}
 
     files = ['analysis.json', 'analysis.md', 'delta_e_hist.png', 'delta_e_vs_epoch.png']
@@ -429,10 +491,15 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
     _plot_vs_epoch(by_source, 'delta_e_mean', 'mean CIEDE2000 ΔE (bicubic LR vs degraded LR)',
                    'Colour shift over training (paper §4.3)', osp.join(out_dir, 'delta_e_vs_epoch.png'))
     if model is not None:
-        _plot_vs_epoch(by_source, 'entropy', 'entropy H of predicted corruption types (nats)',
+        _plot_vs_epoch(by_source, 'entropy', 'entropy H of predicted corruption types (nats)' if paper_classes else
+                       'entropy H of the corruption types of the images not classified clean (nats)',
                        'Degradation diversity over training (paper §4.3)', osp.join(out_dir, 'entropy_vs_epoch.png'),
                        reference=(math.log(len(CORRUPTIONS)), 'log 15 (uniform)'))
         files.append('entropy_vs_epoch.png')
+    if model is not None and not paper_classes:
+        _plot_vs_epoch(by_source, 'clean_share', 'share of images classified clean',
+                       'Undegraded share over training', osp.join(out_dir, 'clean_share_vs_epoch.png'))
+        files.append('clean_share_vs_epoch.png')
     for ds_name, (rows, per_row) in grids_rows.items():
         grid_file = f'grid_{_safe(ds_name)}.png'
         labels = ['source'] + ['HR', 'bicubic LR', 'degraded LR'] * per_row
@@ -442,9 +509,9 @@ def analyze(datasets, out_dir, classifier=None, max_images=None, grid_samples=2,
         files.append(grid_file)
 
     report = {'classifier': clf_info, 'notes': notes, 'by_source': by_source, 'datasets': results, 'files': files,
-              'classes': list(CORRUPTIONS)}
+              'classes': classes, 'paper_classes': bool(paper_classes)}
     with open(osp.join(out_dir, 'analysis.json'), 'w') as f:
-        json.dump(_clean_json(report), f, indent=1, ensure_ascii=False)
+        json.dump(json_safe(report), f, indent=1, ensure_ascii=False)
     with open(osp.join(out_dir, 'analysis.md'), 'w') as f:
         f.write(_markdown(report))
     for note in notes:
