@@ -7,12 +7,15 @@ clean images would look maximally "diverse". We therefore add a 16th class, ``cl
 corruption: what a bicubic LR looks like), and :mod:`undersr.analysis.metrics` reports the share of images
 classified clean and the entropy over the 15 corruptions of the others.
 
-This module trains that classifier on the fly from clean photos: patches are cut from the images, corrupted with a
-random type at a random ImageNet-C severity 1–5 (:mod:`undersr.analysis.corruptions`) or left clean, and learnt.
-The patches come from the photos at full size and bicubically downscaled by 2 and 4 (:data:`PYRAMID`), so every
-class is seen on the pixel statistics of bicubic LR images too. By default the clean photos are the colour images
-bundled with scikit-image (:data:`undersr.sample_data.COLOR_IMAGES`), so nothing is downloaded; a folder of your own
-photos (e.g. DIV2K) gives a stronger classifier.
+The network is :class:`DegradationClassifier`, small enough to train in minutes on a CPU, or the paper's ResNet-152
+(any torchvision ResNet, :mod:`undersr.analysis.resnet`). This module trains it on the fly from clean photos:
+patches are cut from the images, corrupted with a random type at a random ImageNet-C severity 1–5
+(:mod:`undersr.analysis.corruptions`) or left clean, and learnt. The patches come from the photos at full size and
+bicubically downscaled by 2 and 4 (:data:`PYRAMID`), so every class is seen on the pixel statistics of bicubic LR
+images too. By default the clean photos are the colour images bundled with scikit-image
+(:data:`undersr.sample_data.COLOR_IMAGES`), so nothing is downloaded; a folder of your own photos (e.g. DIV2K, or the
+paper's Tiny-ImageNet, whose 64-pixel images need ``patch=16``: a region is ``4 · patch`` pixels) gives a stronger
+classifier.
 
 Held-out split: every image is cut into blocks of ``4 · patch`` pixels; a fixed, seeded fraction of the blocks is
 held out (:func:`split_blocks`), and each block gives its ``patch`` cells at every pyramid level (nearly flat cells
@@ -21,8 +24,9 @@ and held-out patches therefore never show the same part of a photo, and the repo
 regions the network never saw (with fresh corruptions).
 
 Checkpoints are self-describing: ``classes`` (:data:`CLASSES`; an older checkpoint has the 15 corruptions only),
-``arch`` (constructor options), ``patch``, ``accuracy`` (held out), ``per_class_accuracy``, ``confusion`` and the
-training settings; :func:`load_degradation_classifier` needs only the file.
+``arch`` (the network's ``type`` and constructor options, :func:`build_classifier`), ``patch``, ``accuracy`` (held
+out), ``per_class_accuracy``, ``confusion`` and the training settings; :func:`load_degradation_classifier` needs
+only the file.
 """
 import math
 import os
@@ -30,6 +34,7 @@ import time
 
 from undersr.analysis.corruptions import CORRUPTIONS, corrupt
 from undersr.analysis.metrics import CLEAN
+from undersr.analysis.resnet import DEPTHS, ResNetClassifier, load_imagenet_init
 from undersr.device import resolve_device
 from undersr.image_io import read_rgb, to_uint8
 from undersr.progress import progress as progress_bar
@@ -41,13 +46,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ['DegradationClassifier', 'train_degradation_classifier', 'load_degradation_classifier', 'predict_proba',
-           'predict_labels', 'CHECKPOINT_KIND', 'CLEAN', 'CLASSES', 'PYRAMID']
+__all__ = ['DegradationClassifier', 'build_classifier', 'train_degradation_classifier', 'load_degradation_classifier',
+           'predict_proba', 'predict_labels', 'ARCHS', 'CHECKPOINT_KIND', 'CLEAN', 'CLASSES', 'PYRAMID']
 
 CHECKPOINT_KIND = 'undersr-degradation-classifier'
 CLASSES = CORRUPTIONS + (CLEAN,)  # the 15 corruptions keep their indices; clean is the last class
 CLEAN_WEIGHT = 3  # see train_degradation_classifier
 PYRAMID = (1, 2, 4)  # bicubic downscaling factors of the photos that the training and held-out cells come from
+ARCHS = ('small',) + DEPTHS  # the networks train_degradation_classifier builds: ours, or torchvision's ResNets
 
 
 class DegradationClassifier(nn.Module):
@@ -63,6 +69,7 @@ class DegradationClassifier(nn.Module):
 
     def __init__(self, num_classes=len(CLASSES), width=32):
         super().__init__()
+        self.num_classes = num_classes
         layers, in_ch = [], 3
         for stage, out_ch in enumerate((width, 2 * width, 4 * width)):
             for i in range(2):
@@ -77,6 +84,28 @@ class DegradationClassifier(nn.Module):
         f = self.features(x - 0.5)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.flatten(2).std(dim=2)], dim=1)
         return self.head(pooled)
+
+
+def build_classifier(arch):
+    """The network a checkpoint's ``arch`` describes.
+
+    Args:
+        arch (dict): Constructor options plus ``type``: ``'DegradationClassifier'`` (the default: checkpoints of
+            undersr before the ResNet have no ``type``) or ``'ResNetClassifier'``
+            (:class:`undersr.analysis.resnet.ResNetClassifier`).
+
+    Returns:
+        nn.Module: Untrained, with a ``num_classes`` attribute.
+
+    Raises:
+        ValueError: an unknown ``type``.
+    """
+    options = dict(arch)
+    kind = options.pop('type', 'DegradationClassifier')
+    networks = {'DegradationClassifier': DegradationClassifier, 'ResNetClassifier': ResNetClassifier}
+    if kind not in networks:
+        raise ValueError(f'unknown classifier type {kind!r}; undersr builds {", ".join(networks)}')
+    return networks[kind](**options)
 
 
 def load_clean_images(images=None):
@@ -212,7 +241,7 @@ def _evaluate(model, x, y, device, batch_size=256):
         for i in range(0, len(x), batch_size):
             preds.append(model(x[i:i + batch_size].to(device)).argmax(dim=1).cpu())
     pred = torch.cat(preds).numpy()
-    k = model.head.out_features
+    k = model.num_classes
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y.numpy(), pred), 1)
     return float((pred == y.numpy()).mean()), pred, confusion
@@ -220,8 +249,8 @@ def _evaluate(model, x, y, device, batch_size=256):
 
 def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=32, device='auto', seed=0,
                                  batch_size=64, train_per_class=200, holdout_per_class=40, holdout=0.2, width=32,
-                                 lr=2e-3, clean_weight=CLEAN_WEIGHT, progress=True):
-    """Trains :class:`DegradationClassifier` on corrupted and clean patches of photos; reports held-out accuracy.
+                                 lr=2e-3, clean_weight=CLEAN_WEIGHT, progress=True, arch='small', init=None):
+    """Trains a classifier on corrupted and clean patches of photos; reports held-out accuracy.
 
     A pool of ``16 · train_per_class`` training patches is made once (random cell, flip or rotation, class and
     ImageNet-C severity 1–5), and ``steps`` Adam steps (cosine learning rate) are taken on random batches of it with
@@ -239,9 +268,14 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
         train_per_class (int): Training patches per class in the pool.
         holdout_per_class (int): Held-out patches per class.
         holdout (float): Fraction of regions held out.
-        width (int): Network width, see :class:`DegradationClassifier`.
+        width (int): Width of ``arch='small'``, see :class:`DegradationClassifier`.
         lr (float): Peak learning rate.
         clean_weight (int): Training patches of the clean class per patch of a corruption class.
+        arch (str): ``'small'`` (:class:`DegradationClassifier`, the default: it trains in minutes on a CPU) or a
+            torchvision ResNet of :data:`undersr.analysis.resnet.DEPTHS` (:class:`ResNetClassifier`;
+            ``'resnet152'`` is the paper's §4.3 classifier, meant for a GPU).
+        init (str | None): A local torchvision ImageNet state dict of the same ResNet to start from
+            (:func:`undersr.analysis.resnet.load_imagenet_init`); ResNets only.
         progress (bool): Show progress (:func:`undersr.progress.progress`: a bar in a terminal, a line every 10 %
             in a log).
 
@@ -249,10 +283,15 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
         dict: ``classes``, ``accuracy`` (held-out, in [0, 1]), ``chance`` (1/16), ``per_class_accuracy`` (class →
         accuracy), ``accuracy_by_severity`` (ImageNet-C severity 1–5 → held-out accuracy on the corrupted patches of
         that severity), ``confusion`` (16×16 list, rows true, columns predicted), ``train_accuracy``,
-        ``train_samples``, ``holdout_samples``, ``steps``, ``seconds``, ``out_path``, ``model`` (the trained
-        network, eval mode) and ``holdout_blocks`` (the held-out regions, (4P, 4P, 3) uint8, for
-        :func:`undersr.analysis.evaluation.validate`).
+        ``train_samples``, ``holdout_samples``, ``steps``, ``network`` (``arch``), ``init``, ``seconds``,
+        ``out_path``, ``model`` (the trained network, eval mode) and ``holdout_blocks`` (the held-out regions,
+        (4P, 4P, 3) uint8, for :func:`undersr.analysis.evaluation.validate`).
     """
+    if arch not in ARCHS:
+        raise ValueError(f'unknown classifier arch {arch!r}; choose one of {", ".join(ARCHS)}')
+    if init is not None and arch == 'small':
+        raise ValueError('--init loads torchvision ImageNet weights into a ResNet; choose one with --arch (e.g. '
+                         'resnet152) or leave --init out')
     start = time.time()
     device = resolve_device(device)
     clean, names = load_clean_images(images)
@@ -267,8 +306,14 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
     x_held, y_held = _to_tensor(x_held), torch.from_numpy(y_held)
 
     torch.manual_seed(seed)
-    arch = {'num_classes': len(CLASSES), 'width': int(width)}
-    model = DegradationClassifier(**arch).to(device)
+    if arch == 'small':
+        arch_options = {'type': 'DegradationClassifier', 'num_classes': len(CLASSES), 'width': int(width)}
+    else:
+        arch_options = {'type': 'ResNetClassifier', 'num_classes': len(CLASSES), 'depth': arch}
+    model = build_classifier(arch_options)
+    if init is not None:
+        load_imagenet_init(model, init)
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     bar = progress_bar(range(steps), desc='training classifier', unit='step', disable=not progress, leave=False)
@@ -298,15 +343,15 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
                                  if (s_held == v).any()},
         'confusion': confusion.tolist(), 'train_samples': len(x_train), 'holdout_samples': len(x_held),
         'train_cells': len(train_cells), 'holdout_cells': len(held_cells), 'holdout_regions': len(held_blocks),
-        'steps': int(steps), 'patch': int(patch),
-        'width': int(width), 'seed': int(seed), 'sources': names, 'seconds': time.time() - start,
-        'out_path': out_path}
+        'steps': int(steps), 'patch': int(patch), 'network': arch, 'init': init,
+        'width': int(width) if arch == 'small' else None, 'seed': int(seed), 'sources': names,
+        'seconds': time.time() - start, 'out_path': out_path}
     if out_path:
         from undersr import __version__
         from undersr.weights import atomic_save
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         meta = {k: v for k, v in result.items() if k not in ('out_path', 'seconds')}
-        atomic_save({'kind': CHECKPOINT_KIND, 'state_dict': model.cpu().state_dict(), 'arch': arch,
+        atomic_save({'kind': CHECKPOINT_KIND, 'state_dict': model.cpu().state_dict(), 'arch': arch_options,
                      'undersr_version': __version__, 'batch_size': int(batch_size), 'lr': float(lr), **meta},
                     out_path)
         model.to(device)
@@ -320,13 +365,13 @@ def load_degradation_classifier(path, device='cpu'):
     """Rebuilds a classifier saved by :func:`train_degradation_classifier`.
 
     Returns:
-        DegradationClassifier: In eval mode, with attributes ``classes`` (list[str]: :data:`CLASSES`, or the 15
-        corruptions without clean for a checkpoint of undersr before the clean class), ``patch`` (int) and ``meta``
-        (the checkpoint without the weights).
+        nn.Module: :class:`DegradationClassifier` or :class:`ResNetClassifier`, in eval mode, with attributes
+        ``classes`` (list[str]: :data:`CLASSES`, or the 15 corruptions without clean for a checkpoint of undersr before
+        the clean class), ``patch`` (int) and ``meta`` (the checkpoint without the weights).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a degradation-classifier checkpoint.
+        ValueError: not a degradation-classifier checkpoint, or its weights do not fit its network.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'classifier checkpoint not found: {path}. Train one with `undersr '
@@ -335,8 +380,12 @@ def load_degradation_classifier(path, device='cpu'):
     if not isinstance(ckpt, dict) or ckpt.get('kind') != CHECKPOINT_KIND:
         raise ValueError(f'{path} is not a degradation-classifier checkpoint (written by `undersr '
                          'train-degradation-classifier`)')
-    model = DegradationClassifier(**ckpt['arch'])
-    model.load_state_dict(ckpt['state_dict'])
+    try:
+        model = build_classifier(ckpt['arch'])
+        model.load_state_dict(ckpt['state_dict'])
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ValueError(f'{path}: its weights do not fit its recorded network {ckpt.get("arch")} ({err}); '
+                         'retrain it with `undersr train-degradation-classifier`') from err
     model.classes = list(ckpt['classes'])
     model.patch = int(ckpt['patch'])
     model.meta = {k: v for k, v in ckpt.items() if k != 'state_dict'}
@@ -384,7 +433,7 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
             image = to_uint8(image)
         stacks.append(_patches(image, patch, patches_per_image))
     if not stacks:
-        return np.zeros((0, model.head.out_features))
+        return np.zeros((0, model.num_classes))
     counts = [len(s) for s in stacks]
     x = _to_tensor(np.concatenate(stacks))
     device = next(model.parameters()).device

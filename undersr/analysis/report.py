@@ -297,10 +297,12 @@ def _plot_histograms(results, path):
 
 
 def describe_classifier(info):
-    """One line naming the classifier the diversity numbers rest on (path, SHA-256, held-out accuracy, classes)."""
+    """One line naming the classifier the diversity numbers rest on (path, SHA-256, network, held-out accuracy,
+    classes)."""
     digest = f', sha256 {info["sha256"][:16]}…' if info.get('sha256') else ''
-    return (f'classifier `{info["path"]}`{digest}: held-out accuracy {_fmt(info.get("holdout_accuracy"))} over '
-            f'{len(info["classes"])} classes ({info["steps"] if info.get("steps") else "?"} training steps)')
+    network = f' ({info["network"]})' if info.get('network') else ''
+    return (f'classifier `{info["path"]}`{digest}{network}: held-out accuracy {_fmt(info.get("holdout_accuracy"))} '
+            f'over {len(info["classes"])} classes ({info["steps"] if info.get("steps") else "?"} training steps)')
 
 
 def _markdown(report):
@@ -373,7 +375,8 @@ def _open_classifier(classifier, device, paper_classes):
         raise ValueError(f'{path} predicts only the 15 ImageNet-C corruptions, without the "clean" class (a '
                          'checkpoint of an older undersr): pass --paper-classes for the paper\'s 15-class score, or '
                          'retrain it with `undersr train-degradation-classifier --out PATH` for the clean share')
-    info = {'path': path, 'sha256': digest, 'holdout_accuracy': meta.get('accuracy'), 'steps': meta.get('steps'),
+    info = {'path': path, 'sha256': digest, 'network': meta.get('network', type(model).__name__),
+            'holdout_accuracy': meta.get('accuracy'), 'steps': meta.get('steps'),
             'patch': getattr(model, 'patch', None), 'classes': classes, 'min_accuracy': MIN_ACCURACY}
     return model, info, list(CORRUPTIONS) if paper_classes else classes
 

@@ -26,11 +26,13 @@ class ResNetClassifier(nn.Module):
         num_classes (int): Output classes.
         depth (str): One of :data:`DEPTHS`; ``'resnet152'`` is the paper's.
 
-    Input (N, 3, P, P) RGB in [0, 1], P ≥ 32 (five stride-2 stages); output logits (N, num_classes).
+    Input (N, 3, P, P) RGB in [0, 1], any P (five stride-2 stages: from P = 32 on, the last stage sees 1×1 features);
+    output logits (N, num_classes).
     """
 
     def __init__(self, num_classes, depth='resnet152'):
         super().__init__()
+        self.num_classes = num_classes
         if depth not in DEPTHS:
             raise ValueError(f'unknown ResNet depth {depth!r}; choose one of {", ".join(DEPTHS)}')
         self.net = getattr(torchvision.models, depth)(weights=None, num_classes=num_classes)

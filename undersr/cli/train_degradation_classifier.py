@@ -6,7 +6,8 @@ held-out image regions. Beside the checkpoint it writes ``<stem>.confusion.png``
 ``<stem>.per_class.csv`` (held-out accuracy per class) and ``<stem>.eval.json`` (all of it, with the accuracy per
 severity and the validation of the diversity scores on held-out regions, :mod:`undersr.analysis.evaluation`).
 Without ``--images`` it uses the colour photos bundled with scikit-image (nothing is downloaded); a folder of your
-own HR photos (e.g. ``datasets/DIV2K/DIV2K_train_HR``) gives a stronger classifier.
+own HR photos (e.g. ``datasets/DIV2K/DIV2K_train_HR``) gives a stronger classifier. ``--arch resnet152`` trains the
+paper's ResNet-152 instead of the small CNN, optionally from a local torchvision ImageNet file (``--init``).
 
 Example:
     .. code-block:: bash
@@ -14,6 +15,10 @@ Example:
         undersr train-degradation-classifier --out experiments/degradation_classifier.pth
         undersr analyze datasets/undersr/DF2K_VQVAE2_ep8 --classifier experiments/degradation_classifier.pth \\
             --out results/analysis
+        # The paper's classifier: ResNet-152 on Tiny-ImageNet-C (built on the fly; 64-pixel images need --patch 16).
+        undersr train-degradation-classifier --arch resnet152 --init resnet152-394f9c45.pth \\
+            --images datasets/tiny-imagenet-200/train --patch 16 --train-per-class 2000 --steps 20000 --lr 1e-3 \\
+            --device cuda --out experiments/degradation_classifier_resnet152.pth
 """
 import argparse
 
@@ -34,7 +39,14 @@ def build_parser():
                         help='corrupted training patches per class (default: %(default)s)')
     parser.add_argument('--holdout-per-class', type=int, default=40,
                         help='corrupted held-out patches per class (default: %(default)s)')
-    parser.add_argument('--width', type=int, default=32, help='network width (default: %(default)s)')
+    parser.add_argument('--arch', default='small',
+                        help="'small' (default: a 6-layer CNN that trains in minutes on a CPU) or a torchvision ResNet "
+                        "(resnet18, resnet34, resnet50, resnet101, resnet152: the paper's, §4.3, meant for a GPU)")
+    parser.add_argument('--init', metavar='FILE', help='a local torchvision ImageNet state dict of the same ResNet to '
+                        'start from (e.g. resnet152-394f9c45.pth); never downloaded')
+    parser.add_argument('--width', type=int, default=32, help="width of --arch small (default: %(default)s)")
+    parser.add_argument('--lr', type=float, default=2e-3,
+                        help='peak learning rate, cosine decay (default: %(default)s)')
     parser.add_argument('--device', default='auto', help="'auto' (CUDA when available, default), 'cpu', 'cuda'")
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
     parser.add_argument('--validation-images', type=int, default=64,
@@ -54,7 +66,7 @@ def main(argv=None):
         result = train_degradation_classifier(
             args.images, args.out, steps=args.steps, patch=args.patch, device=args.device, seed=args.seed,
             batch_size=args.batch_size, train_per_class=args.train_per_class,
-            holdout_per_class=args.holdout_per_class, width=args.width)
+            holdout_per_class=args.holdout_per_class, width=args.width, lr=args.lr, arch=args.arch, init=args.init)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'undersr train-degradation-classifier: {err}')
     result['validation'] = validate(result['model'], result['holdout_blocks'], args.validation_images, args.seed)
