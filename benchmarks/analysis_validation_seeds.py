@@ -27,10 +27,11 @@ def main(argv=None):
     for seed in args.seeds:
         result = train_degradation_classifier(photos, None, device='cpu', seed=seed, progress=False,
                                               **QUICK_CLASSIFIER)
-        runs[seed] = {'accuracy': result['accuracy'],
+        runs[seed] = {'accuracy': result['accuracy'], 'clean_threshold': result['clean_threshold'],
                       'validation': validate(result['model'], result['holdout_blocks'], count=60, seed=0)}
         scores = runs[seed]['validation']
-        print(f'seed {seed}: held-out accuracy {result["accuracy"]:.3f}; ' + '; '.join(
+        print(f'seed {seed}: held-out accuracy {result["accuracy"]:.3f}, clean threshold '
+              f'{result["clean_threshold"]:.3f}; ' + '; '.join(
             f'{name}: clean share {s["clean_share"]:.2f}, H {s["entropy"]:.3f} ({s["normalized_entropy"]:.3f}), '
             f'paper H {s["paper_entropy"]:.3f}' for name, s in scores.items() if isinstance(s, dict)))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -47,7 +47,8 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ['DegradationClassifier', 'build_classifier', 'train_degradation_classifier', 'load_degradation_classifier',
-           'predict_proba', 'predict_labels', 'ARCHS', 'CHECKPOINT_KIND', 'CLEAN', 'CLASSES', 'PYRAMID']
+           'predict_proba', 'predict_labels', 'youden_threshold', 'ARCHS', 'CHECKPOINT_KIND', 'CLEAN', 'CLASSES',
+           'PYRAMID']
 
 CHECKPOINT_KIND = 'undersr-degradation-classifier'
 CLASSES = CORRUPTIONS + (CLEAN,)  # the 15 corruptions keep their indices; clean is the last class
@@ -234,17 +235,38 @@ def _to_tensor(images):
 
 def _evaluate(model, x, y, device, batch_size=256):
     """Predictions of ``model`` on (N, 3, P, P) ``x`` with labels (N,) ``y``: (accuracy, (N,) predictions, (K, K)
-    confusion matrix with rows true and columns predicted)."""
+    confusion matrix with rows true and columns predicted, (N, K) softmax probabilities)."""
     model.eval()
-    preds = []
+    probs = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            preds.append(model(x[i:i + batch_size].to(device)).argmax(dim=1).cpu())
-    pred = torch.cat(preds).numpy()
+            probs.append(F.softmax(model(x[i:i + batch_size].to(device)), dim=1).cpu())
+    probs = torch.cat(probs).numpy()
+    pred = probs.argmax(axis=1)
     k = model.num_classes
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y.numpy(), pred), 1)
-    return float((pred == y.numpy()).mean()), pred, confusion
+    return float((pred == y.numpy()).mean()), pred, confusion, probs
+
+
+def youden_threshold(scores, positive):
+    """The cut-off on ``scores`` that best separates positives from negatives (the largest TPR − FPR, Youden's J).
+
+    Args:
+        scores (ndarray): (N,) scores; a sample is called positive when its score is at least the cut-off.
+        positive (ndarray): (N,) bool, with at least one positive and one negative.
+
+    Returns:
+        tuple[float, float, float]: The cut-off (half-way between two neighbouring distinct scores), and the true
+        and false positive rates at it.
+    """
+    pos, neg = np.sort(scores[positive]), np.sort(scores[~positive])
+    values = np.unique(scores)
+    cuts = np.concatenate([[values[0] - 1e-6], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
+    tpr = 1 - np.searchsorted(pos, cuts, side='left') / len(pos)
+    fpr = 1 - np.searchsorted(neg, cuts, side='left') / len(neg)
+    best = int(np.argmax(tpr - fpr))
+    return float(cuts[best]), float(tpr[best]), float(fpr[best])
 
 
 def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=32, device='auto', seed=0,
@@ -282,7 +304,9 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
     Returns:
         dict: ``classes``, ``accuracy`` (held-out, in [0, 1]), ``chance`` (1/16), ``per_class_accuracy`` (class →
         accuracy), ``accuracy_by_severity`` (ImageNet-C severity 1–5 → held-out accuracy on the corrupted patches of
-        that severity), ``confusion`` (16×16 list, rows true, columns predicted), ``train_accuracy``,
+        that severity), ``confusion`` (16×16 list, rows true, columns predicted), ``clean_threshold`` (the cut-off on
+        the clean probability that :func:`predict_labels` applies) with ``clean_threshold_rates`` (held-out clean
+        patches called clean, corrupted patches called clean), ``train_accuracy``,
         ``train_samples``, ``holdout_samples``, ``steps``, ``network`` (``arch``), ``init``, ``seconds``,
         ``out_path``, ``model`` (the trained network, eval mode) and ``holdout_blocks`` (the held-out regions,
         (4P, 4P, 3) uint8, for :func:`undersr.analysis.evaluation.validate`).
@@ -332,16 +356,23 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
         optimizer.step()
         if step % 20 == 0:
             bar.set_postfix(loss=f'{loss.item():.3f}')
-    accuracy, pred, confusion = _evaluate(model, x_held, y_held, device)
+    accuracy, pred, confusion, probs = _evaluate(model, x_held, y_held, device)
     train_accuracy = _evaluate(model, x_train, y_train, device)[0]
     correct = pred == y_held.numpy()
+    # The clean class is trained on CLEAN_WEIGHT times as many patches as each corruption, so "most probable class"
+    # is one arbitrary operating point of a clean detector; the cut-off on P(clean) with the best held-out TPR − FPR
+    # (clean against every corruption) is the calibrated one that predict_labels applies.
+    clean_index = CLASSES.index(CLEAN)
+    threshold, clean_recall, false_clean = youden_threshold(probs[:, clean_index], y_held.numpy() == clean_index)
     result = {
         'classes': list(CLASSES), 'accuracy': accuracy, 'chance': 1 / len(CLASSES),
         'train_accuracy': train_accuracy,
         'per_class_accuracy': {c: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, c in enumerate(CLASSES)},
         'accuracy_by_severity': {str(v): float(correct[s_held == v].mean()) for v in range(1, 6)
                                  if (s_held == v).any()},
-        'confusion': confusion.tolist(), 'train_samples': len(x_train), 'holdout_samples': len(x_held),
+        'confusion': confusion.tolist(), 'clean_threshold': threshold,
+        'clean_threshold_rates': {'clean_recall': clean_recall, 'false_clean': false_clean},
+        'train_samples': len(x_train), 'holdout_samples': len(x_held),
         'train_cells': len(train_cells), 'holdout_cells': len(held_cells), 'holdout_regions': len(held_blocks),
         'steps': int(steps), 'patch': int(patch), 'network': arch, 'init': init,
         'width': int(width) if arch == 'small' else None, 'seed': int(seed), 'sources': names,
@@ -355,7 +386,7 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
                      'undersr_version': __version__, 'batch_size': int(batch_size), 'lr': float(lr), **meta},
                     out_path)
         model.to(device)
-    model.classes, model.patch = list(CLASSES), int(patch)
+    model.classes, model.patch, model.clean_threshold = list(CLASSES), int(patch), threshold
     model.meta = {k: v for k, v in result.items() if k != 'out_path'}
     result.update(model=model.eval(), holdout_blocks=held_blocks)
     return result
@@ -367,7 +398,8 @@ def load_degradation_classifier(path, device='cpu'):
     Returns:
         nn.Module: :class:`DegradationClassifier` or :class:`ResNetClassifier`, in eval mode, with attributes
         ``classes`` (list[str]: :data:`CLASSES`, or the 15 corruptions without clean for a checkpoint of undersr before
-        the clean class), ``patch`` (int) and ``meta`` (the checkpoint without the weights).
+        the clean class), ``patch`` (int), ``clean_threshold`` (float, or ``None`` for a checkpoint of undersr before
+        it) and ``meta`` (the checkpoint without the weights).
 
     Raises:
         FileNotFoundError: no such file.
@@ -388,6 +420,7 @@ def load_degradation_classifier(path, device='cpu'):
                          'retrain it with `undersr train-degradation-classifier`') from err
     model.classes = list(ckpt['classes'])
     model.patch = int(ckpt['patch'])
+    model.clean_threshold = ckpt.get('clean_threshold')
     model.meta = {k: v for k, v in ckpt.items() if k != 'state_dict'}
     return model.to(device).eval()
 
@@ -450,17 +483,28 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
 def predict_labels(model, images, **options):
     """Per image, the predicted class and the predicted corruption (the argmax over the 15 corruptions only).
 
+    An image is clean when its clean probability reaches the classifier's calibrated ``clean_threshold`` (see
+    :func:`train_degradation_classifier`); otherwise its class is its most probable corruption. A checkpoint without
+    a threshold (undersr before it) takes the most probable of all classes.
+
     Args:
-        model (DegradationClassifier): Predicting :data:`CLASSES`, or only the 15 corruptions (an older checkpoint).
+        model (nn.Module): Predicting :data:`CLASSES`, or only the 15 corruptions (an older checkpoint); optional
+            attribute ``clean_threshold`` (float | None).
         images: As for :func:`predict_proba`.
         **options: Further :func:`predict_proba` options.
 
     Returns:
         tuple[ndarray, ndarray, ndarray]: (N,) int64 indices into ``model.classes``, (N,) int64 indices into
         :data:`CORRUPTIONS` (clean masked out: the paper's forced choice among 15 types) and (N,) float64
-        confidence of the first.
+        probability of the first.
     """
     probs = predict_proba(model, images, **options)
     if not len(probs):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return probs.argmax(axis=1), probs[:, :len(CORRUPTIONS)].argmax(axis=1), probs.max(axis=1)
+    corruption = probs[:, :len(CORRUPTIONS)].argmax(axis=1)
+    threshold = getattr(model, 'clean_threshold', None)
+    if threshold is None or probs.shape[1] == len(CORRUPTIONS):
+        labels = probs.argmax(axis=1)
+    else:
+        labels = np.where(probs[:, len(CORRUPTIONS)] >= threshold, len(CORRUPTIONS), corruption)
+    return labels, corruption, probs[np.arange(len(probs)), labels]

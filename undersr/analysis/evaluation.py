@@ -267,7 +267,8 @@ def write_classifier_report(result, out_path):
                              result['classes'][int(row.argmax())] if row.max() > 0 else ''])
     keys = ('classes', 'accuracy', 'chance', 'train_accuracy', 'per_class_accuracy', 'accuracy_by_severity',
             'confusion', 'validation', 'train_samples', 'holdout_samples', 'train_cells', 'holdout_cells',
-            'holdout_regions', 'steps', 'patch', 'width', 'seed', 'sources', 'seconds')
+            'holdout_regions', 'clean_threshold', 'clean_threshold_rates', 'steps', 'patch', 'network', 'init', 'width',
+            'seed', 'sources', 'seconds')
     with open(files[2], 'w') as f:
         json.dump(json_safe({'checkpoint': out_path, **{k: result[k] for k in keys if k in result}}), f, indent=1)
     return files

@@ -298,11 +298,13 @@ def _plot_histograms(results, path):
 
 def describe_classifier(info):
     """One line naming the classifier the diversity numbers rest on (path, SHA-256, network, held-out accuracy,
-    classes)."""
+    classes, training steps and the clean threshold it applies)."""
     digest = f', sha256 {info["sha256"][:16]}…' if info.get('sha256') else ''
     network = f' ({info["network"]})' if info.get('network') else ''
+    cut = info.get('clean_threshold')
+    rule = f', clean when P(clean) ≥ {cut:.3f}' if cut is not None else ''
     return (f'classifier `{info["path"]}`{digest}{network}: held-out accuracy {_fmt(info.get("holdout_accuracy"))} '
-            f'over {len(info["classes"])} classes ({info["steps"] if info.get("steps") else "?"} training steps)')
+            f'over {len(info["classes"])} classes ({info["steps"] if info.get("steps") else "?"} training steps{rule})')
 
 
 def _markdown(report):
@@ -377,7 +379,8 @@ def _open_classifier(classifier, device, paper_classes):
                          'retrain it with `undersr train-degradation-classifier --out PATH` for the clean share')
     info = {'path': path, 'sha256': digest, 'network': meta.get('network', type(model).__name__),
             'holdout_accuracy': meta.get('accuracy'), 'steps': meta.get('steps'),
-            'patch': getattr(model, 'patch', None), 'classes': classes, 'min_accuracy': MIN_ACCURACY}
+            'patch': getattr(model, 'patch', None), 'classes': classes, 'min_accuracy': MIN_ACCURACY,
+            'clean_threshold': None if paper_classes else getattr(model, 'clean_threshold', None)}
     return model, info, list(CORRUPTIONS) if paper_classes else classes
 
 

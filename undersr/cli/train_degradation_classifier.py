@@ -76,6 +76,9 @@ def main(argv=None):
           f'{result["train_accuracy"]:.3f}) on {result["holdout_samples"]} patches of {result["holdout_regions"]} '
           f'held-out regions; hardest: {", ".join(f"{c} {a:.2f}" for c, a in worst)}')
     print('by severity: ' + ', '.join(f'{s} {a:.2f}' for s, a in result['accuracy_by_severity'].items()))
+    rates = result['clean_threshold_rates']
+    print(f'clean when P(clean) >= {result["clean_threshold"]:.3f} (held out: {rates["clean_recall"]:.2f} of the clean '
+          f'patches, {rates["false_clean"]:.2f} of the corrupted ones)')
     for name, v in result['validation'].items():
         if isinstance(v, dict):
             print(f'validation, {name}: clean share {v["clean_share"]:.2f}, entropy {v["entropy"]:.3f} of '
