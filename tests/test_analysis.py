@@ -354,3 +354,12 @@ def test_compare_ranks_better_model_first_and_shows_baseline_difference(tmp_path
     with pytest.raises(SystemExit):
         cli_compare.main([base, '--baseline', 'nope', '--out', str(out)])
 
+
+
+def test_default_classifier_photos_are_the_demos_training_parts_never_its_held_aside_photos():
+    from undersr.analysis.classifier import load_clean_images
+    from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
+    images, names = load_clean_images()
+    assert names == list(TRAIN_PHOTOS) and not set(names) & set(TEST_PHOTOS)
+    train, val = split_train_val(load_photo(names[0]), 4)
+    assert np.array_equal(images[0], train) and images[0].shape[1] == 3 * (train.shape[1] + val.shape[1]) // 4

@@ -12,8 +12,8 @@ The network is :class:`DegradationClassifier`, small enough to train in minutes 
 patches are cut from the images, corrupted with a random type at a random ImageNet-C severity 1–5
 (:mod:`undersr.analysis.corruptions`) or left clean, and learnt. The patches come from the photos at full size and
 bicubically downscaled by 2 and 4 (:data:`PYRAMID`), so every class is seen on the pixel statistics of bicubic LR
-images too. By default the clean photos are the colour images bundled with scikit-image
-(:data:`undersr.sample_data.COLOR_IMAGES`), so nothing is downloaded; a folder of your own photos (e.g. DIV2K, or the
+images too. By default the clean photos are the training parts of the demo's training-side photos, shipped with
+scikit-image (:func:`load_clean_images`), so nothing is downloaded; a folder of your own photos (e.g. DIV2K, or the
 paper's Tiny-ImageNet, whose 64-pixel images need ``patch=16``: a region is ``4 · patch`` pixels) gives a stronger
 classifier.
 
@@ -113,19 +113,20 @@ def load_clean_images(images=None):
     """The clean RGB photos to corrupt.
 
     Args:
-        images (None | str | Sequence[str | ndarray]): ``None``: the scikit-image colour photos of
-            :data:`undersr.sample_data.COLOR_IMAGES`; a folder: every image under it; or a list of paths and/or
-            (H, W, 3) uint8 RGB arrays.
+        images (None | str | Sequence[str | ndarray]): ``None``: the training parts of the demo's training-side
+            photos (:data:`undersr.demo.photos.TRAIN_PHOTOS`, :func:`undersr.demo.photos.split_train_val`: 12
+            photos shipped with scikit-image, from portraits to text, microscopy and astronomy; the demo's
+            held-aside photos and validation parts stay unseen); a folder: every image under it; or a list of paths
+            and/or (H, W, 3) uint8 RGB arrays.
 
     Returns:
         tuple[list[ndarray], list[str]]: (H, W, 3) uint8 RGB images and their names.
     """
-    from undersr import sample_data
     from undersr.data.image_source import list_folder
+    from undersr.demo.photos import TRAIN_PHOTOS, load_photo, split_train_val
 
     if images is None:
-        names = list(sample_data.COLOR_IMAGES)
-        return [sample_data.load(n) for n in names], names
+        return [split_train_val(load_photo(n), max(PYRAMID))[0] for n in TRAIN_PHOTOS], list(TRAIN_PHOTOS)
     if isinstance(images, (str, os.PathLike)):
         if not os.path.isdir(images):
             raise FileNotFoundError(f'no such folder of images: {images}')
@@ -280,7 +281,8 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
     the module docstring).
 
     Args:
-        images (None | str | Sequence): Clean photos, see :func:`load_clean_images` (default: scikit-image's).
+        images (None | str | Sequence): Clean photos, see :func:`load_clean_images` (default: the demo's
+            training parts).
         out_path (str | None): Where to save the checkpoint (not saved when ``None``).
         steps (int): Optimisation steps.
         patch (int): Patch side in pixels.

@@ -57,8 +57,8 @@ __all__ = ['analyze', 'open_dataset', 'PairedDataset', 'json_safe', 'describe_cl
 
 # Below this held-out accuracy (16 classes, chance 1/16) the report warns: more than a third of the patches are then
 # misclassified, so a set's entropy says as much about the classifier's confusions as about the data. The measured
-# classifier of docs/analysis.md (the defaults: 1500 steps, 32-pixel patches) reaches 0.65; 300 steps on 16-pixel
-# patches, 0.31.
+# classifier of docs/analysis.md (the defaults: 1500 steps, 32-pixel patches) reaches 0.60-0.67 over three seeds;
+# 300 steps on 16-pixel patches, 0.31.
 MIN_ACCURACY = 0.65
 
 GT_NAMES = ('gt.lmdb', 'gt', 'GT', 'hr.lmdb', 'hr', 'HR')

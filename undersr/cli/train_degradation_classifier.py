@@ -5,9 +5,10 @@ with the 15 ImageNet-C corruptions at severities 1–5, or left clean (the 16th 
 held-out image regions. Beside the checkpoint it writes ``<stem>.confusion.png`` (held-out confusion matrix),
 ``<stem>.per_class.csv`` (held-out accuracy per class) and ``<stem>.eval.json`` (all of it, with the accuracy per
 severity and the validation of the diversity scores on held-out regions, :mod:`undersr.analysis.evaluation`).
-Without ``--images`` it uses the colour photos bundled with scikit-image (nothing is downloaded); a folder of your
-own HR photos (e.g. ``datasets/DIV2K/DIV2K_train_HR``) gives a stronger classifier. ``--arch resnet152`` trains the
-paper's ResNet-152 instead of the small CNN, optionally from a local torchvision ImageNet file (``--init``).
+Without ``--images`` it uses the training parts of the demo's training-side photos, shipped with scikit-image
+(nothing is downloaded; the demo's held-aside photos stay unseen); a folder of your own HR photos (e.g.
+``datasets/DIV2K/DIV2K_train_HR``) gives a stronger classifier. ``--arch resnet152`` trains the paper's ResNet-152
+instead of the small CNN, optionally from a local torchvision ImageNet file (``--init``).
 
 Example:
     .. code-block:: bash
@@ -29,7 +30,8 @@ def build_parser():
         description='Train a CNN that predicts which of the 15 ImageNet-C corruptions (or none: clean) an image patch '
         'shows, on clean photos corrupted on the fly; prints the held-out accuracy and writes a confusion matrix, '
         'per-class accuracy and a validation of the diversity scores beside the checkpoint.')
-    parser.add_argument('--images', help='folder of clean photos (default: the scikit-image colour photos)')
+    parser.add_argument('--images', help="folder of clean photos (default: the training parts of the demo's "
+                        'training-side photos, shipped with scikit-image)')
     parser.add_argument('--out', required=True, help='checkpoint to write (.pth)')
     parser.add_argument('--steps', type=int, default=1500, help='training steps (default: %(default)s; '
                         'docs/analysis.md measures this default)')
