@@ -234,15 +234,22 @@ def _to_tensor(images):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.
 
 
-def _evaluate(model, x, y, device, batch_size=256):
-    """Predictions of ``model`` on (N, 3, P, P) ``x`` with labels (N,) ``y``: (accuracy, (N,) predictions, (K, K)
-    confusion matrix with rows true and columns predicted, (N, K) softmax probabilities)."""
+def _softmax(model, x, batch_size=256):
+    """(N, K) float64 class probabilities of ``model`` (put in eval mode) on (N, 3, P, P) ``x``, in batches on the
+    model's device."""
+    device = next(model.parameters()).device
     model.eval()
     probs = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            probs.append(F.softmax(model(x[i:i + batch_size].to(device)), dim=1).cpu())
-    probs = torch.cat(probs).numpy()
+            probs.append(F.softmax(model(x[i:i + batch_size].to(device)), dim=1).double().cpu())
+    return torch.cat(probs).numpy()
+
+
+def _evaluate(model, x, y):
+    """Predictions of ``model`` on (N, 3, P, P) ``x`` with labels (N,) ``y``: (accuracy, (N,) predictions, (K, K)
+    confusion matrix with rows true and columns predicted, (N, K) softmax probabilities)."""
+    probs = _softmax(model, x)
     pred = probs.argmax(axis=1)
     k = model.num_classes
     confusion = np.zeros((k, k), np.int64)
@@ -358,8 +365,8 @@ def train_degradation_classifier(images=None, out_path=None, steps=1500, patch=3
         optimizer.step()
         if step % 20 == 0:
             bar.set_postfix(loss=f'{loss.item():.3f}')
-    accuracy, pred, confusion, probs = _evaluate(model, x_held, y_held, device)
-    train_accuracy = _evaluate(model, x_train, y_train, device)[0]
+    accuracy, pred, confusion, probs = _evaluate(model, x_held, y_held)
+    train_accuracy = _evaluate(model, x_train, y_train)[0]
     correct = pred == y_held.numpy()
     # The clean class is trained on CLEAN_WEIGHT times as many patches as each corruption, so "most probable class"
     # is one arbitrary operating point of a clean detector; the cut-off on P(clean) with the best held-out TPR − FPR
@@ -470,14 +477,7 @@ def predict_proba(model, images, patches_per_image=16, batch_size=256):
     if not stacks:
         return np.zeros((0, model.num_classes))
     counts = [len(s) for s in stacks]
-    x = _to_tensor(np.concatenate(stacks))
-    device = next(model.parameters()).device
-    model.eval()
-    probs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            probs.append(F.softmax(model(x[i:i + batch_size].to(device)), dim=1).double().cpu())
-    probs = torch.cat(probs).numpy()
+    probs = _softmax(model, _to_tensor(np.concatenate(stacks)), batch_size)
     bounds = np.cumsum([0] + counts)
     return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
 
