@@ -177,8 +177,7 @@ class Degrader:
                 out[members] = y
         lq = match_lab_stats(out, lr) if self.color_correct == 'lab-stats' else out
         if self.strength is not None:
-            s = self.blend_weights(seeds).to(lr.device, lr.dtype).view(-1, 1, 1, 1)
-            lq = lr + s * (lq - lr)
+            lq = blend(lr, lq, self.blend_weights(seeds).to(lr.device, lr.dtype).view(-1, 1, 1, 1))
         return {'lq': lq, 'lq_raw': out, 'source': choice}
 
     def _autocast(self):
@@ -200,6 +199,17 @@ class Degrader:
         with torch.inference_mode():
             clean = bicubic_downsample(hr, self.scale).clamp(0, 1)
         return {'lq_clean': clean, **self.degrade_lr(clean, seeds)}
+
+
+def blend(clean, degraded, s):
+    """``Degrader``'s ``strength`` blend: ``clean + s * (degraded - clean)``.
+
+    Args:
+        clean (Tensor): (N, 3, h, w) clean LR.
+        degraded (Tensor): (N, 3, h, w) degraded LR.
+        s (float | Tensor): Blend factor(s) in [0, 1], e.g. (N, 1, 1, 1).
+    """
+    return clean + s * (degraded - clean)
 
 
 def set_mask_ratio(net, recon_mask_ratio):

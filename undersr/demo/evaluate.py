@@ -2,7 +2,7 @@
 import os
 from os import path as osp
 
-from undersr.degrade import Degrader
+from undersr.degrade import Degrader, blend
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
 from undersr.image_io import read_rgb, to_uint8
 from undersr.progress import progress
@@ -113,8 +113,8 @@ def degradation_strength(demo, recon_paths, color_correct, strength=None):
             x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
             lq = degrader.degrade_lr(x, [seed])['lq']
             full.append(to_uint8(lq[0].permute(1, 2, 0)).numpy())
-            # the strongest blend the fine-tune sees (s = strength; its samples range down to the clean LR)
-            blended.append(to_uint8((x + (strength or 1) * (lq - x))[0].permute(1, 2, 0)).numpy())
+            if strength:  # the strongest blend the fine-tune sees (s = strength; its samples range down to clean)
+                blended.append(to_uint8(blend(x, lq, strength)[0].permute(1, 2, 0)).numpy())
         name = f'training: {degrader.sources[0].name} ({color_correct})'
         result[name] = _compare(full, clean)
         if strength:
