@@ -11,10 +11,12 @@ Examples (docs/demo-choices.md quotes their output)::
     python benchmarks/demo_validation.py --out /tmp/dv --pretrain pre:1000 --seeds 0 1 2 \\
         --finetune s0.25:pre:0.25 s0.5:pre:0.5 full:pre:none --control pre
 
-A pre-training variant is ``NAME:ITERATIONS``; a fine-tune ``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``:
-the reconstruction itself; epochs ``+``-joined, default 16); ``--control PRETRAINED`` adds the bicubic control. With
-``--pretrain-seeds 0`` every fine-tune seed starts from the pre-trained model of seed 0. ``--smoke`` runs one tiny
-variant of each kind at ``undersr demo --quick``'s sizes in a temporary folder (for the tests).
+A pre-training variant is ``NAME:ITERATIONS[:SIGMA]`` (``SIGMA``: half the training LR crops get Gaussian noise
+of σ ~ U[0, SIGMA] / 255, ``NoisyPairedImageDataset``; without it, the template's own dataset). A fine-tune is
+``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``: the reconstruction itself; epochs ``+``-joined, default
+16); ``--control PRETRAINED`` adds the bicubic control. With ``--pretrain-seeds 0`` every fine-tune seed starts
+from the pre-trained model of seed 0. ``--smoke`` runs one tiny variant of each kind at ``undersr demo --quick``'s
+sizes in a temporary folder (for the tests).
 """
 import argparse
 import json
@@ -46,14 +48,14 @@ def parse_args(argv=None):
     parser.add_argument('--smoke', action='store_true', help="tiny run at --quick's sizes (tests)")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--pretrain-seeds', type=int, nargs='+', help='default: --seeds')
-    parser.add_argument('--pretrain', nargs='*', default=[], metavar='NAME:ITERS')
+    parser.add_argument('--pretrain', nargs='*', default=[], metavar='NAME:ITERS[:SIGMA]')
     parser.add_argument('--finetune', nargs='*', default=[], metavar='NAME:PRETRAINED:STRENGTH[:EPOCHS]')
     parser.add_argument('--control', nargs='*', default=[], metavar='PRETRAINED')
     parser.add_argument('--workers', type=int, default=2)
     args = parser.parse_args(argv)
     if args.smoke:
         args.out = args.out or tempfile.mkdtemp(prefix='demo_validation_')
-        args.pretrain, args.pretrain_seeds, args.seeds = ['pre:6'], [0], [0, 1]
+        args.pretrain, args.pretrain_seeds, args.seeds = ['pre:6:4'], [0], [0, 1]
         args.finetune, args.control, args.workers = ['mix:pre:0.5:2+16'], ['pre'], 1
     elif not args.out:
         parser.error('--out is required (or --smoke)')
@@ -96,11 +98,14 @@ def main(argv=None):
     pre_seeds = args.pretrain_seeds or args.seeds
     jobs = [('recon', 'train', demo.recon_options())]  # alongside the pre-training, as in the demo
     for spec in args.pretrain:
-        name, iters = spec.split(':')
+        name, iters, *sigma = spec.split(':')
+        extra = {'train:total_iter': int(iters), 'train:scheduler:periods': [int(iters)]}
+        if sigma:
+            extra.update({'datasets:train:type': 'NoisyPairedImageDataset', 'datasets:train:noise_prob': 0.5,
+                          'datasets:train:noise_range': [0, float(sigma[0])]})
         for s in pre_seeds:
             jobs.append((f'sr_{name}_seed{s}', 'train', demo.sr_options(
-                'sr_pretrain', f'demo_sr_{name}_seed{s}', s,
-                {'train:total_iter': int(iters), 'train:scheduler:periods': [int(iters)]})))
+                'sr_pretrain', f'demo_sr_{name}_seed{s}', s, extra)))
     run_jobs(demo, jobs, args.workers, cpu)
     demo.export_recon()
     demo.export_sr([name for name, _, _ in jobs[1:]])
