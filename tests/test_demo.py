@@ -29,6 +29,10 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     report = (out / 'report.md').read_text()
     assert TABLE_START in report and TABLE_END in report and '## Issue 11\'s target' in report
     assert 'fine-tuned on undertrained pairs' in report and 'fine-tuned on bicubic pairs (control)' in report
+    # the pre-training's LR noise is what the template says, and the report names it
+    ran = yaml.safe_load((out / 'options' / 'demo_sr_pretrained_seed0.yml').read_text())['datasets']['train']
+    assert ran['type'] == 'NoisyPairedImageDataset' and ran['noise_prob'] == 0.5
+    assert f"Gaussian noise of σ ~ U[{ran['noise_range'][0]}, {ran['noise_range'][1]}]/255" in report
 
     with open(out / 'metrics.csv') as f:
         rows = list(csv.DictReader(f))

@@ -6,7 +6,7 @@ land in ``DIR/options/``):
 1. write the data: training tiles and 64² patches from the training-side photos, their validation parts, and the
    six held-aside photos under plain bicubic ×4 and three realistic degradations (:mod:`undersr.demo.degradations`);
 2. train a small VQ-VAE-2 for a few epochs, keeping epoch checkpoints (paper §3.2), and pre-train a compact SR
-   network on bicubic pairs once (the stand-in for official weights);
+   network once on bicubic pairs, half of them with noise on the LR (the stand-in for official weights);
 3. per seed, fine-tune it on undertrained degradations made on the fly (paper §3) and, as the control, on bicubic
    pairs of the same tiles for as many iterations, both from that one pre-trained model;
 4. run every model on the validation and test sets (``test.py``'s pipeline);
@@ -22,7 +22,7 @@ import sys
 import time
 from os import path as osp
 
-from undersr.demo import figures
+from undersr.demo import figures, options
 from undersr.demo.degradations import REALISTIC
 from undersr.demo.evaluate import NIQE_SET, degradation_strength, evaluate, split_name
 from undersr.demo.pipeline import FULL, METHOD, PRETRAINED, QUICK, Demo, ablation_variants
@@ -118,6 +118,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'threads': f'{workers} run(s) at a time on {os.cpu_count()} CPU core(s), device {device.type}',
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
             'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
+            'pretrain_data': options.load_template('sr_pretrain')['datasets']['train'],
             'strength': degradation_strength(demo, recon, METHOD['color_correct'], METHOD['strength']),
             'compare': osp.relpath(compare_page, demo.out)}
     passed = write_report(report_path(demo.out), table, info)

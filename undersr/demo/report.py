@@ -47,7 +47,8 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
    the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
 2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
-   scratch on bicubic ×4 pairs of the same training parts for {info['iters']['pretrain']} iterations, once (seed 0):
+   scratch on bicubic ×4 pairs of the same training parts{noise_text(info['pretrain_data'])} for
+   {info['iters']['pretrain']} iterations, once (seed 0):
    every fine-tune and control seed starts from it, so its row has no seed spread.
 3. **Fine-tune** (`options/demo/sr_finetune.yml`, `UndertrainedSRModel`, fresh degradations every iteration) and
    **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
@@ -114,6 +115,15 @@ Per-image numbers: `metrics.csv`. Weights: `models/` (`params` layout for `test.
     with open(path, 'w') as f:
         f.write(text)
     return passed
+
+
+def noise_text(dataset_opt):
+    """The pre-training's LR noise (``NoisyPairedImageDataset`` options) in words; ``''`` without noise."""
+    if dataset_opt['type'] != 'NoisyPairedImageDataset':
+        return ''
+    low, high = dataset_opt['noise_range']
+    return (f", {dataset_opt['noise_prob']:.0%} of them with Gaussian noise of σ ~ U[{low}, {high}]/255 on the LR "
+            f"(so that it does not sharpen noise: docs/demo-choices.md, section 8)")
 
 
 def strength_text(strength):

@@ -13,7 +13,7 @@ from undersr.demo.evaluate import NIQE_SET
 
 import numpy as np
 
-METHODS = {'bicubic': 'bicubic upsampling', 'sr_pretrained': 'pre-trained on bicubic pairs',
+METHODS = {'bicubic': 'bicubic upsampling', 'sr_pretrained': 'pre-trained on bicubic pairs, half noisy',
            'sr_control': 'fine-tuned on bicubic pairs (control)', 'sr_finetuned': 'fine-tuned on undertrained pairs'}
 METRICS = ('psnr_y', 'ssim_y', 'niqe')
 # Issue 11's target: fine-tuned minus each reference on the realistic sets (test split).
