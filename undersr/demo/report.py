@@ -47,9 +47,9 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 1. **Reconstruction network** (`options/demo/recon_VQVAE2.yml`): a small VQ-VAE-2 trained on 32² patches of
    the bicubic LR of the training parts, checkpoints after epochs {', '.join(map(str, info['recon_epochs']))}.
 2. **Pre-trained SR model** (`options/demo/sr_pretrain.yml`): {info['network']['type']} ({network}), trained from
-   scratch on bicubic ×4 pairs of the same training parts{noise_text(info['pretrain_data'])} for
-   {info['iters']['pretrain']} iterations, once (seed 0):
-   every fine-tune and control seed starts from it, so its row has no seed spread.
+   scratch for {info['iters']['pretrain']} iterations on bicubic ×4 pairs of the same training
+   parts{noise_text(info['pretrain_data'])}, once (seed 0): every fine-tune and control seed starts from it, so its
+   row has no seed spread.
 3. **Fine-tune** (`options/demo/sr_finetune.yml`, `UndertrainedSRModel`, fresh degradations every iteration) and
    **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
    iterations from the pre-trained model, seeds {', '.join(map(str, info['seeds']))}. Undertrained degradation:
@@ -122,8 +122,8 @@ def noise_text(dataset_opt):
     if dataset_opt['type'] != 'NoisyPairedImageDataset':
         return ''
     low, high = dataset_opt['noise_range']
-    return (f", {dataset_opt['noise_prob']:.0%} of them with Gaussian noise of σ ~ U[{low}, {high}]/255 on the LR "
-            f"(so that it does not sharpen noise: docs/demo-choices.md, section 8)")
+    return (f" ({dataset_opt['noise_prob']:.0%} of the LR crops with Gaussian noise of σ ~ U[{low}, {high}]/255, so "
+            f"that it does not sharpen noise: docs/demo-choices.md, section 8)")
 
 
 def strength_text(strength):
