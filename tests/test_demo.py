@@ -173,3 +173,14 @@ def test_every_template_names_a_registered_model_and_network():
     networks = {name: options.load_template(name)['network_g'] for name in ('sr_pretrain', 'sr_finetune',
                                                                             'sr_control', 'test_sr')}
     assert all(n == networks['sr_pretrain'] for n in networks.values())
+
+
+def test_fine_tune_and_control_keep_the_pretraining_noise():
+    """docs/demo-choices.md, section 10: both fine-tunes add exactly sr_pretrain.yml's LR noise."""
+    def noise(opt):
+        return {key: opt[key] for key in ('noise_prob', 'noise_range')}
+
+    pretrain = noise(options.load_template('sr_pretrain')['datasets']['train'])
+    assert pretrain['noise_prob'] > 0
+    assert noise(options.load_template('sr_control')['datasets']['train']) == pretrain
+    assert options.load_template('sr_finetune')['lq_noise'] == pretrain

@@ -1,5 +1,6 @@
 """On-the-fly undertrained degradation: in DataLoader workers, and in UndertrainedSRModel.feed_data."""
 import os
+import random
 import shutil
 
 import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
@@ -71,6 +72,28 @@ def test_model_degrades_batches_on_its_device_and_dumps_pairs(tmp_path, tiny_rec
     lq = torch.rand(1, 3, 8, 8)
     model.feed_data({'lq': lq, 'gt': torch.rand(1, 3, 32, 32)})
     assert torch.equal(model.lq, lq)
+
+
+def test_lq_noise_adds_the_pretraining_noise_after_the_degradation(tmp_path, tiny_recon):
+    """lq_noise: the degraded lq of the same seeds plus Gaussian noise of the asked σ, in 8-bit steps."""
+    gt = torch.rand(8, 3, 32, 32)
+    lqs = {}
+    for noise in (None, {'noise_prob': 1, 'noise_range': [12, 12]}):
+        opt = model_opt(tmp_path, tiny_recon)
+        if noise:
+            opt['lq_noise'] = noise
+        model = build_model(opt)
+        random.seed(0)  # the Degrader's per-sample seeds
+        model.feed_data({'gt': gt})
+        lqs[bool(noise)] = model.lq
+    residual = (lqs[True] - lqs[False].clamp(0, 1)) * 255
+    assert 10 < residual.std() < 14
+    assert torch.allclose(lqs[True] * 255, (lqs[True] * 255).round(), atol=1e-3)
+
+    opt = model_opt(tmp_path, tiny_recon)
+    opt['lq_noise'] = {'noise_prob': 2, 'noise_range': [0, 4]}
+    with pytest.raises(ValueError, match='UndertrainedSRModel lq_noise: noise_prob must be in'):
+        build_model(opt)
 
 
 def tiny_option(workdir, name, force):

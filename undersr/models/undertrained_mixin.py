@@ -8,6 +8,7 @@ import random
 from os import path as osp
 
 from undersr.degrade import Degrader
+from undersr.noise import GaussianNoise
 from undersr.visualize import image_grid, save_image
 
 import torch
@@ -36,6 +37,13 @@ class UndertrainedMixin:
           amp: ~                 # ~: float32; auto: bf16 on a CUDA device that supports it (docs/benchmarks.md)
         save_lq_every: 1000      # optional: write visualization/train_lq/<iter>.png (gt | bicubic | degraded)
         realesrgan_prob: 0.3     # optional, for ablations: per sample, use Real-ESRGAN's second-order degradation
+        lq_noise:                # optional: Gaussian noise on a share of the degraded LR (undersr.noise.GaussianNoise,
+          noise_prob: 0.5        # as NoisyPairedImageDataset adds it to bicubic LR), σ ~ U[noise_range] / 255
+          noise_range: [0, 16]
+
+    ``lq_noise`` keeps a pre-training recipe's noise augmentation during the fine-tune, so that the fine-tune changes
+    only the LR source (docs/demo-choices.md, section 10). It applies last, to every sample drawn, whatever its
+    source; it is nested so that its ``noise_range`` cannot be confused with Real-ESRGAN's top-level one.
 
     With ``realesrgan_prob > 0`` the training dataset must be BasicSR's ``RealESRGANDataset`` (it provides the blur
     kernels) and the options must carry Real-ESRGAN's degradation settings (``resize_prob``, ``noise_range``, ...,
@@ -51,6 +59,8 @@ class UndertrainedMixin:
             self.degrader = Degrader(**opt['degradation'], scale=opt['scale'], device=self.device)
         self.save_lq_every = opt.get('save_lq_every')
         self.realesrgan_prob = float(opt.get('realesrgan_prob') or 0)
+        self.noise = GaussianNoise(**opt['lq_noise'], owner=f'{type(self).__name__} lq_noise') \
+            if opt.get('lq_noise') else None
         if self.is_train and self.realesrgan_prob:
             self.jpeger = DiffJPEG(differentiable=False).to(self.device)  # what RealESRNetModel.feed_data uses
             self.usm_sharpener = USMSharp().to(self.device)
@@ -78,6 +88,8 @@ class UndertrainedMixin:
             mask = use_realesrgan.to(self.device)
             self.lq[mask] = realesrgan_lq[mask].to(self.lq.dtype)
             self.lq_source = ['realesrgan' if r else s for r, s in zip(use_realesrgan.tolist(), self.lq_source)]
+        if self.noise is not None:
+            self.lq = self.noise(self.lq)
 
     def _dequeue_and_enqueue(self):
         """Real-ESRGAN's training-pair pool, called by its feed_data: off, to keep sources per sample."""
