@@ -15,9 +15,9 @@ A pre-training variant is ``NAME:ITERATIONS[:SIGMA]`` (``SIGMA``: half the train
 of σ ~ U[0, SIGMA] / 255, ``NoisyPairedImageDataset``; without it, the template's own dataset). A fine-tune is
 ``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``: the reconstruction itself; epochs ``+``-joined, default
 16); ``--control PRETRAINED`` adds the bicubic control. Fine-tunes and controls add the LR noise of their templates
-(``options/demo/sr_finetune.yml``'s ``lq_noise``, ``sr_control.yml``'s dataset). With ``--pretrain-seeds 0`` every fine-tune seed starts
-from the pre-trained model of seed 0. ``--smoke`` runs one tiny variant of each kind at ``undersr demo --quick``'s
-sizes in a temporary folder (for the tests).
+(``options/demo/sr_finetune.yml``'s ``lq_noise``, ``sr_control.yml``'s dataset). With ``--pretrain-seeds 0``
+every fine-tune seed starts from the pre-trained model of seed 0. ``--smoke`` runs one tiny variant of each kind at
+``undersr demo --quick``'s sizes in a temporary folder (for the tests).
 """
 import argparse
 import json

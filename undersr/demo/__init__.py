@@ -119,6 +119,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'quick': quick, 'seeds': seeds, 'method': METHOD, 'recon_epochs': demo.recon_epochs(),
             'iters': demo.iterations(), 'network': demo.network(), 'variants': variants if ablation else None,
             'pretrain_data': options.load_template('sr_pretrain')['datasets']['train'],
+            'finetune_noise': options.load_template('sr_finetune').get('lq_noise'),
             'strength': degradation_strength(demo, recon, METHOD['color_correct'], METHOD['strength']),
             'compare': osp.relpath(compare_page, demo.out)}
     passed = write_report(report_path(demo.out), table, info)

@@ -21,7 +21,8 @@ def write_report(path, table, info):
         table (dict): :func:`undersr.demo.summary.per_seed` of all rows.
         info (dict): ``command``, ``commit``, ``wall_min``, ``cpu_min``, ``threads``, ``quick``, ``seeds``,
             ``method`` (the fine-tune's knobs), ``iters`` (``pretrain`` and ``finetune``), ``recon_epochs``,
-            ``network`` (``network_g`` of the SR model), ``strength``
+            ``network`` (``network_g`` of the SR model), ``pretrain_data`` (its training dataset's options),
+            ``finetune_noise`` (``sr_finetune.yml``'s ``lq_noise``), ``strength``
             (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``),
             ``compare`` (the comparison page, relative to the report).
     """
@@ -35,6 +36,8 @@ def write_report(path, table, info):
     epochs = ', '.join(map(str, method['recon_epochs'])) + (' mixed per sample' if len(method['recon_epochs']) > 1
                                                             else '')
     network = ', '.join(f'{k}={v}' for k, v in info['network'].items() if k in ('num_feat', 'num_conv', 'act_type'))
+    keep_noise = (' Both add the pre-training\'s LR noise, so that they differ only in the LR source '
+                  '(docs/demo-choices.md, section 10).') if info['finetune_noise'] else ''
     text = f"""# undersr demo{' (--quick: sizes for tests, numbers meaningless)' if info['quick'] else ''}
 
 The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship inside installed packages.
@@ -54,7 +57,7 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
    **control** (`options/demo/sr_control.yml`, bicubic pairs of the same tiles), both {info['iters']['finetune']}
    iterations from the pre-trained model, seeds {', '.join(map(str, info['seeds']))}. Undertrained degradation:
    VQ-VAE-2 epoch(s) {epochs}, colour correction `{method['color_correct']}`,
-   {strength_text(method.get('strength'))}.
+   {strength_text(method.get('strength'))}.{keep_noise}
 4. **Test** (`options/demo/test_sr.yml`, one copy per model): the six held-aside photos ({', '.join(TEST_PHOTOS)}),
    never read by any training step, under
 {degradations}
