@@ -28,8 +28,8 @@ QUICK = {
 # while costing two fifths of the demo's CPU time.
 PRETRAINED = 'sr_pretrained_seed0'
 # The method's knobs for the fine-tune, chosen on the validation parts (docs/demo-choices.md): every checkpoint mixed
-# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 0.25].
-METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=0.25)
+# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 0.5].
+METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=0.5)
 
 
 def ablation_variants(epochs):
