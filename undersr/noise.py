@@ -1,8 +1,8 @@
 """Gaussian noise on a share of LR images, for pre-training recipes that teach an SR model not to sharpen noise.
 
 One implementation for both places that add it: ``NoisyPairedImageDataset`` (bicubic LR read from disk) and the
-``noise_prob`` / ``noise_range`` options of the ``Undertrained*Model`` classes (LR degraded on the fly), so that a
-fine-tune can keep exactly the noise its pre-training saw (docs/demo-choices.md, sections 8 and 10).
+``lq_noise`` option of the ``Undertrained*Model`` classes (LR degraded on the fly), so that a fine-tune can keep
+exactly the noise its pre-training saw (docs/demo-choices.md, sections 8 and 10).
 """
 import torch
 

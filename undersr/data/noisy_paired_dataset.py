@@ -25,9 +25,9 @@ from basicsr.utils.registry import DATASET_REGISTRY
 class NoisyPairedImageDataset(PairedImageDataset):
     """``PairedImageDataset`` whose training LR crops get Gaussian noise with probability ``noise_prob``.
 
-    The noise is :class:`undersr.noise.GaussianNoise` (clipped and rounded to 8 bits), the same as the
-    ``noise_prob`` / ``noise_range`` options of the ``Undertrained*Model`` classes add to degraded LR. Only the
-    training phase adds noise; validation pairs are read as they are.
+    The noise is :class:`undersr.noise.GaussianNoise` (clipped and rounded to 8 bits), the same as the ``lq_noise``
+    option of the ``Undertrained*Model`` classes adds to degraded LR. Only the training phase adds noise;
+    validation pairs are read as they are.
 
     Args:
         opt (dict): ``PairedImageDataset``'s options plus ``noise_prob`` (float in [0, 1]) and ``noise_range``
