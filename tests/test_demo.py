@@ -6,11 +6,12 @@ import sys
 import undersr  # noqa: F401  (registers with BasicSR; first: the torchvision shim)
 from undersr.archs.recon_base import load_reconstruction
 from undersr.demo import options
+from undersr.demo.data import REALISTIC_SEED
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC
 from undersr.demo.evaluate import split_name
 from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
 from undersr.demo.report import TABLE_END, TABLE_START
-from undersr.demo.summary import difference, per_seed, target_checks
+from undersr.demo.summary import ceiling_table, difference, per_seed, target_checks
 from undersr.weights import load_weights
 
 import cv2
@@ -40,7 +41,7 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     assert {r['image'] for r in test} == set(TEST_PHOTOS)
     assert {r['set'] for r in test} == {*DEGRADATIONS, 'lr-photos'}
     assert {(r['method'], r['seed']) for r in test if r['method'] != 'bicubic'} == {('sr_pretrained', '0')} | {
-        (m, str(s)) for m in ('sr_control', 'sr_finetuned') for s in (0, 1, 2)}  # one pre-trained model for all
+        (m, str(s)) for m in ('sr_control', 'sr_finetuned', 'sr_ceiling') for s in (0, 1, 2)}  # one pre-trained
     assert all(0 < float(r['psnr_y']) < 80 and 0 < float(r['ssim_y']) <= 1 for r in test if r['set'] != 'lr-photos')
     assert {r['image'] for r in rows if r['split'] == 'val'} <= set(TRAIN_PHOTOS)
 
@@ -69,6 +70,18 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
         load_weights(build_network(dict(opt['network_g'])), str(out / 'models' / f'{name}.pth'))  # strict
     _, meta = load_reconstruction(str(out / 'models' / 'recon_ep2.pth'))
     assert meta['network_g']['type'] == 'VQVAE2' and meta['epoch'] == 2
+
+    # The ceiling trains on the training tiles under the test's own realistic degradations, with seeds of its own.
+    ceiling = yaml.safe_load((out / 'options' / 'demo_sr_ceiling_seed2.yml').read_text())['datasets']['train']
+    assert ceiling['type'] == 'PairedImageDataset' and ceiling['dataroot_lq'] == str(out / 'data/train/lq_realistic')
+    tiles = sorted(p.name for p in (out / 'data/train/gt').iterdir())
+    assert sorted(p.name for p in (out / 'data/train/lq_realistic').iterdir()) == tiles
+    for k in range(len(REALISTIC)):
+        hr = cv2.imread(str(out / 'data/train/gt' / tiles[k]))[..., ::-1]
+        expected = DEGRADATIONS[REALISTIC[k]][0](np.ascontiguousarray(hr), REALISTIC_SEED + k)
+        assert np.array_equal(cv2.imread(str(out / 'data/train/lq_realistic' / tiles[k]))[..., ::-1], expected)
+    assert REALISTIC_SEED > 1000 + len(TRAIN_PHOTOS)  # validation seeds are 1000 + i, test seeds i
+    assert '## Is the target within reach at this scale?' in report and 'ceiling − control' in report
 
     # A user reruns one step from its template, in place, as the README says (sizes of --quick's networks).
     run_py(['train.py', '-opt', 'options/demo/sr_finetune.yml', '--force_yml', 'train:total_iter=2',
@@ -109,14 +122,14 @@ def test_grace_hopper_comes_from_matplotlib_without_a_download():
     assert photo.shape == (600, 512, 3) and photo.dtype == np.uint8
 
 
-def _rows(ft_ssim, ctrl_ssim, pre_ssim=0.5, psnr_gain=0.1):
+def _rows(ft_ssim, ctrl_ssim, pre_ssim=0.5, psnr_gain=0.1, ceiling_ssim=(0.6, 0.6, 0.6)):
     rows = []
     for subset in DEGRADATIONS:
         rows.append({'split': 'test', 'set': subset, 'image': 'a', 'method': 'bicubic', 'seed': None,
                      'psnr_y': 20.0, 'ssim_y': 0.4, 'niqe': float('nan')})
         for seed in range(3):
             for method, ssim in (('sr_pretrained', pre_ssim), ('sr_control', ctrl_ssim[seed]),
-                                 ('sr_finetuned', ft_ssim[seed])):
+                                 ('sr_finetuned', ft_ssim[seed]), ('sr_ceiling', ceiling_ssim[seed])):
                 rows.append({'split': 'test', 'set': subset, 'image': 'a', 'method': method, 'seed': seed,
                              'psnr_y': 21.0 + (psnr_gain if method == 'sr_finetuned' else 0), 'ssim_y': ssim,
                              'niqe': float('nan')})
@@ -148,6 +161,16 @@ def test_target_needs_the_gain_beyond_twice_the_seed_spread():
     assert any('PSNR-Y' in text and not ok for text, _, ok in lossy)
 
 
+def test_ceiling_table_says_whether_the_oracle_reaches_the_target_beyond_its_spread():
+    control = [0.51, 0.52, 0.53]
+    reached = ceiling_table(per_seed(_rows(ft_ssim=control, ctrl_ssim=control, ceiling_ssim=[0.55, 0.56, 0.57])))
+    assert reached.count('| yes |') == len(REALISTIC) and '+0.0400 ± 0.0000' in reached
+    short = ceiling_table(per_seed(_rows(ft_ssim=control, ctrl_ssim=control, ceiling_ssim=[0.53, 0.54, 0.55])))
+    assert short.count('| **no** |') == len(REALISTIC)
+    spread = ceiling_table(per_seed(_rows(ft_ssim=control, ctrl_ssim=control, ceiling_ssim=[0.55, 0.65, 0.57])))
+    assert spread.count('| **no** |') == len(REALISTIC)  # +0.0533 mean, but under twice its seed std
+
+
 def test_split_name_reads_method_and_seed():
     assert split_name('sr_finetuned_seed2') == ('sr_finetuned', 2)
     assert split_name('bicubic') == ('bicubic', None)
@@ -165,13 +188,13 @@ def test_write_options_applies_overrides_and_names_them(tmp_path):
 
 def test_every_template_names_a_registered_model_and_network():
     from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
-    for name in ('recon_VQVAE2', 'sr_pretrain', 'sr_finetune', 'sr_control', 'test_sr'):
+    for name in ('recon_VQVAE2', 'sr_pretrain', 'sr_finetune', 'sr_control', 'sr_ceiling', 'test_sr'):
         opt = options.load_template(name)
         assert opt['model_type'] in MODEL_REGISTRY, name
         assert ARCH_REGISTRY.get(opt['network_g']['type']), name
     # one architecture for every SR step: the demo copies sr_pretrain's into the others; the files agree too
     networks = {name: options.load_template(name)['network_g'] for name in ('sr_pretrain', 'sr_finetune',
-                                                                            'sr_control', 'test_sr')}
+                                                                            'sr_control', 'sr_ceiling', 'test_sr')}
     assert all(n == networks['sr_pretrain'] for n in networks.values())
 
 

@@ -4,6 +4,8 @@ Layout under ``DIR/data`` (the option files under ``options/demo/`` point at it)
 
     patches/*.png              32² patches of the training parts' bicubic LR: the reconstruction network's data
     train/{gt,lq}/*.png        HR tiles of the training parts and their bicubic ×4 LR
+    train/lq_realistic/*.png   the same tiles under the test's realistic degradations, one per tile in turn
+                               (the ceiling fine-tune's oracle data: docs/demo-choices.md, section 13)
     val/gt/*.png               validation parts of the training-side photos (HR)
     val/lq/<degradation>/*.png their LR under each test degradation (other seeds than the test)
     test/gt/*.png              held-aside photos (HR, centre crops)
@@ -13,7 +15,7 @@ Layout under ``DIR/data`` (the option files under ``options/demo/`` point at it)
 import os
 from os import path as osp
 
-from undersr.demo.degradations import DEGRADATIONS, SCALE
+from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
 from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
 from undersr.progress import progress
 from undersr.resize import bicubic_downsample
@@ -21,6 +23,8 @@ from undersr.sample_data import center_crop
 from undersr.visualize import save_image
 
 import numpy as np
+
+REALISTIC_SEED = 100_000  # first seed of the training tiles' realistic degradations
 
 
 def write_png(path, rgb):
@@ -48,13 +52,18 @@ def prepare(root, size):
             photos), ``lr_photo`` (side of the no-ground-truth LR crops).
     """
     rng = np.random.default_rng(0)
-    train_lr, counts = [], {}
+    train_lr, counts, tile_count = [], {}, 0
     for index, name in enumerate(progress(TRAIN_PHOTOS, desc='training-side photos')):
         train, val = split_train_val(load_photo(name), SCALE)
         train_lr.append(bicubic_downsample(train, SCALE))
         for k, hr in enumerate(tiles(train, size['tile'], size['stride'])):
             write_png(osp.join(root, 'train', 'gt', f'{name}_{k:03d}.png'), hr)
             write_png(osp.join(root, 'train', 'lq', f'{name}_{k:03d}.png'), bicubic_downsample(hr, SCALE))
+            # seeds from REALISTIC_SEED on: validation (1000 + i) and test (i) use others
+            degrade = DEGRADATIONS[REALISTIC[tile_count % len(REALISTIC)]][0]
+            write_png(osp.join(root, 'train', 'lq_realistic', f'{name}_{k:03d}.png'),
+                      degrade(hr, REALISTIC_SEED + tile_count))
+            tile_count += 1
         write_degraded(osp.join(root, 'val'), name, center_crop(val, size['val_crop'], multiple=SCALE), 1000 + index)
     # The reconstruction network's Tiny-ImageNet (paper §3.2: small, downsampled photos): small patches of the
     # training parts' bicubic LR, the images it will reconstruct when it degrades, from the training parts only.
@@ -67,7 +76,7 @@ def prepare(root, size):
         photo = load_photo(name)
         write_degraded(osp.join(root, 'test'), name, center_crop(photo, size['test_crop'], multiple=SCALE), index)
         write_png(osp.join(root, 'test', 'lr_photos', f'{name}.png'), center_crop(photo, size['lr_photo']))
-    for folder in ('patches', 'train/gt', 'val/gt', 'test/gt', 'test/lr_photos'):
+    for folder in ('patches', 'train/gt', 'train/lq_realistic', 'val/gt', 'test/gt', 'test/lr_photos'):
         counts[folder] = len(os.listdir(osp.join(root, folder)))
     return counts
 

@@ -70,26 +70,30 @@ def comparison(demo, model_names, subset, path, crop=96):
     save_image(path, image_grid(rows, cell=128, labels=labels))
 
 
+SHORT = {'bicubic': 'bicubic', 'sr_pretrained': 'pre-trained', 'sr_control': 'control', 'sr_finetuned': 'fine-tuned',
+         'sr_ceiling': 'ceiling (oracle)'}
+
+
 def metrics_plot(table, path, split='test'):
     """Dots per seed and mean ± std bars of PSNR-Y and SSIM-Y, per method and set (``new_figure``)."""
     subsets = list(DEGRADATIONS)
     methods = [m for m in METHODS if (split, 'bicubic', m) in table]
     fig = new_figure(width=3.2 * len(subsets), height=6)
     axes = fig.subplots(2, len(subsets), squeeze=False)
-    colors = ['0.5', 'tab:blue', 'tab:orange', 'tab:green']
+    colors = {'bicubic': '0.5', 'sr_pretrained': 'tab:blue', 'sr_control': 'tab:orange',
+              'sr_finetuned': 'tab:green', 'sr_ceiling': 'tab:purple'}
     for col, subset in enumerate(subsets):
         for row, (metric, label) in enumerate((('psnr_y', 'PSNR-Y (dB)'), ('ssim_y', 'SSIM-Y'))):
             ax = axes[row][col]
             for x, method in enumerate(methods):
                 values = [v[metric] for v in table[(split, subset, method)].values()]
                 std = np.std(values, ddof=1) if len(values) > 1 else 0
-                ax.errorbar([x], [np.mean(values)], yerr=[std], fmt='_', color=colors[x % 4], markersize=18,
+                ax.errorbar([x], [np.mean(values)], yerr=[std], fmt='_', color=colors[method], markersize=18,
                             capsize=6, lw=1.5)
                 ax.scatter(np.full(len(values), x) + np.linspace(-0.12, 0.12, len(values)), values, s=14,
-                           color=colors[x % 4], zorder=3)
+                           color=colors[method], zorder=3)
             ax.set_xticks(range(len(methods)))
-            ax.set_xticklabels(['bicubic', 'pre-trained', 'control', 'fine-tuned'][:len(methods)], rotation=30,
-                               fontsize=8)
+            ax.set_xticklabels([SHORT[m] for m in methods], rotation=30, fontsize=8)
             ax.set_title(f'{subset}' + (' (realistic)' if subset in REALISTIC else ''), fontsize=9)
             ax.set_ylabel(label, fontsize=8)
             ax.grid(axis='y', alpha=0.3)

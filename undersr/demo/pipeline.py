@@ -75,7 +75,7 @@ class Demo:
     def recon_options(self):
         """The reconstruction network's option copy."""
         return options.write_options(self.out, 'recon_VQVAE2', {
-            **self._common('demo_recon_VQVAE2', 0), 'datasets:train:dataroot_gt': osp.join(self.data, 'patches'),
+            **self._common('demo_recon_VQVAE2', 0), **self._data_roots(options.load_template('recon_VQVAE2')),
             **self.size['recon']})
 
     def recon_epochs(self):
@@ -99,12 +99,20 @@ class Demo:
             options.set_option(opt, key, value)
         return opt['network_g']
 
+    def _data_roots(self, opt):
+        """Overrides that move a template's ``demo_out/data/...`` dataset folders to this run's ``data/``."""
+        overrides = {}
+        for key, dataset in opt['datasets'].items():
+            for root in ('dataroot_gt', 'dataroot_lq'):
+                if root in dataset:
+                    relative = osp.relpath(dataset[root], 'demo_out/data')
+                    overrides[f'datasets:{key}:{root}'] = osp.join(self.data, relative)
+        return overrides
+
     def sr_options(self, template, name, seed, extra=None):
         """An SR step's option copy: the template's data paths under ``data/``, this size, seed and network."""
         overrides = {**self._common(name, seed), 'network_g': self.network(),
-                     'datasets:train:dataroot_gt': osp.join(self.data, 'train', 'gt')}
-        if template != 'sr_finetune':
-            overrides['datasets:train:dataroot_lq'] = osp.join(self.data, 'train', 'lq')
+                     **self._data_roots(options.load_template(template))}
         overrides.update(self.size['pretrain' if template == 'sr_pretrain' else 'finetune'])
         if template != 'sr_pretrain':
             overrides['path:pretrain_network_g'] = self.sr_weights(PRETRAINED)
@@ -135,12 +143,7 @@ class Demo:
         """The test option copy for ``model_name``: SR images land in results/test_<model_name>/."""
         opt = options.load_template('test_sr')
         overrides = {**self._common(f'test_{model_name}', 0), 'network_g': self.network(),
-                     'path:pretrain_network_g': self.sr_weights(model_name)}
-        for key, dataset in opt['datasets'].items():
-            for root in ('dataroot_gt', 'dataroot_lq'):
-                if root in dataset:
-                    relative = osp.relpath(dataset[root], 'demo_out/data')
-                    overrides[f'datasets:{key}:{root}'] = osp.join(self.data, relative)
+                     'path:pretrain_network_g': self.sr_weights(model_name), **self._data_roots(opt)}
         return options.write_options(self.out, 'test_sr', overrides)
 
     def sr_image(self, model_name, dataset, image):
