@@ -1,4 +1,6 @@
-"""The demo's test degradations: realistic ones that no training step sees, and plain bicubic.
+"""The demo's test degradations: realistic ones, and plain bicubic.
+
+No training step sees the realistic ones except the ceiling, an oracle that trains on them (``sr_ceiling.yml``).
 
 Each takes an HR photo and returns its ×4 LR; all randomness comes from the seed. The three realistic sets follow
 issue 11: (1) blur, noise and JPEG; (2) motion blur, area downsampling and Poisson-Gaussian noise; (3) defocus.
