@@ -11,13 +11,14 @@ Examples (docs/demo-choices.md quotes their output)::
     python benchmarks/demo_validation.py --out /tmp/dv --pretrain pre:1000 --seeds 0 1 2 \\
         --finetune s0.25:pre:0.25 s0.5:pre:0.5 full:pre:none --control pre
 
-A pre-training variant is ``NAME:ITERATIONS[:SIGMA]`` (``SIGMA``: half the training LR crops get Gaussian noise
-of σ ~ U[0, SIGMA] / 255, ``NoisyPairedImageDataset``; without it, the template's own dataset). A fine-tune is
-``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``: the reconstruction itself; epochs ``+``-joined, default
-16); ``--control PRETRAINED`` adds the bicubic control. Fine-tunes and controls add the LR noise of their templates
-(``options/demo/sr_finetune.yml``'s ``lq_noise``, ``sr_control.yml``'s dataset). With ``--pretrain-seeds 0``
-every fine-tune seed starts from the pre-trained model of seed 0. ``--smoke`` runs one tiny variant of each kind at
-``undersr demo --quick``'s sizes in a temporary folder (for the tests).
+A pre-training variant is ``NAME:ITERATIONS[:SIGMA]`` (``SIGMA``: ``NoisyPairedImageDataset`` with σ ~ U[0, SIGMA] /
+255 on the share of LR crops that ``sr_pretrain.yml``'s ``noise_prob`` names, half where it names none; without
+``SIGMA``, the template's own dataset). A fine-tune is ``NAME:PRETRAINED:STRENGTH[:EPOCHS]`` (strength ``none``: the
+reconstruction itself; epochs ``+``-joined, default 16); ``--control PRETRAINED`` adds the bicubic control.
+Fine-tunes and controls add the LR noise of their templates (``options/demo/sr_finetune.yml``'s ``lq_noise``,
+``sr_control.yml``'s dataset). With ``--pretrain-seeds 0`` every fine-tune seed starts from the pre-trained model of
+seed 0. ``--smoke`` runs one tiny variant of each kind at ``undersr demo --quick``'s sizes in a temporary folder
+(for the tests).
 """
 import argparse
 import json
@@ -98,11 +99,12 @@ def main(argv=None):
         demo.prepare_data()
     pre_seeds = args.pretrain_seeds or args.seeds
     jobs = [('recon', 'train', demo.recon_options())]  # alongside the pre-training, as in the demo
+    noise_prob = options.load_template('sr_pretrain')['datasets']['train'].get('noise_prob', 0.5)
     for spec in args.pretrain:
         name, iters, *sigma = spec.split(':')
         extra = {'train:total_iter': int(iters), 'train:scheduler:periods': [int(iters)]}
         if sigma:
-            extra.update({'datasets:train:type': 'NoisyPairedImageDataset', 'datasets:train:noise_prob': 0.5,
+            extra.update({'datasets:train:type': 'NoisyPairedImageDataset', 'datasets:train:noise_prob': noise_prob,
                           'datasets:train:noise_range': [0, float(sigma[0])]})
         for s in pre_seeds:
             jobs.append((f'sr_{name}_seed{s}', 'train', demo.sr_options(
