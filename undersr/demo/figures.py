@@ -5,7 +5,7 @@ from os import path as osp
 from undersr.degrade import Degrader
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC, SCALE
 from undersr.demo.evaluate import NIQE_SET, bicubic_upsample
-from undersr.demo.summary import METHODS, difference
+from undersr.demo.summary import METHODS, SHORT_LABELS, difference
 from undersr.image_io import read_rgb, to_uint8
 from undersr.visualize import image_grid, new_figure, save_image
 
@@ -70,10 +70,6 @@ def comparison(demo, model_names, subset, path, crop=96):
     save_image(path, image_grid(rows, cell=128, labels=labels))
 
 
-SHORT = {'bicubic': 'bicubic', 'sr_pretrained': 'pre-trained', 'sr_control': 'control', 'sr_finetuned': 'fine-tuned',
-         'sr_ceiling': 'ceiling (oracle)'}
-
-
 def metrics_plot(table, path, split='test'):
     """Dots per seed and mean ± std bars of PSNR-Y and SSIM-Y, per method and set (``new_figure``)."""
     subsets = list(DEGRADATIONS)
@@ -93,7 +89,7 @@ def metrics_plot(table, path, split='test'):
                 ax.scatter(np.full(len(values), x) + np.linspace(-0.12, 0.12, len(values)), values, s=14,
                            color=colors[method], zorder=3)
             ax.set_xticks(range(len(methods)))
-            ax.set_xticklabels([SHORT[m] for m in methods], rotation=30, fontsize=8)
+            ax.set_xticklabels([SHORT_LABELS[m] for m in methods], rotation=30, fontsize=8)
             ax.set_title(f'{subset}' + (' (realistic)' if subset in REALISTIC else ''), fontsize=9)
             ax.set_ylabel(label, fontsize=8)
             ax.grid(axis='y', alpha=0.3)

@@ -16,6 +16,8 @@ import numpy as np
 METHODS = {'bicubic': 'bicubic upsampling', 'sr_pretrained': 'pre-trained on bicubic pairs, half noisy',
            'sr_control': 'fine-tuned on bicubic pairs (control)', 'sr_finetuned': 'fine-tuned on undertrained pairs',
            'sr_ceiling': "ceiling: fine-tuned on the test's degradations (oracle)"}
+SHORT_LABELS = {'bicubic': 'bicubic', 'sr_pretrained': 'pre-trained', 'sr_control': 'control',
+                'sr_finetuned': 'fine-tuned', 'sr_ceiling': 'ceiling (oracle)'}  # plot axes
 METRICS = ('psnr_y', 'ssim_y', 'niqe')
 # Issue 11's target: fine-tuned minus each reference on the realistic sets (test split).
 TARGET_SSIM, TARGET_PSNR, TARGET_SIGMAS, PRETRAIN_GAIN_DB = 0.03, 0.0, 2.0, 0.5
