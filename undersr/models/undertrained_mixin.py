@@ -55,12 +55,12 @@ class UndertrainedMixin:
     def __init__(self, opt):
         super().__init__(opt)
         self.degrade_on_feed = self.is_train
-        if self.is_train:
+        if self.is_train:  # only training feeds degrade (feed_data)
             self.degrader = Degrader(**opt['degradation'], scale=opt['scale'], device=self.device)
+            self.noise = GaussianNoise(**opt['lq_noise'], owner=f'{type(self).__name__} lq_noise') \
+                if opt.get('lq_noise') else None
         self.save_lq_every = opt.get('save_lq_every')
         self.realesrgan_prob = float(opt.get('realesrgan_prob') or 0)
-        self.noise = GaussianNoise(**opt['lq_noise'], owner=f'{type(self).__name__} lq_noise') \
-            if opt.get('lq_noise') else None
         if self.is_train and self.realesrgan_prob:
             self.jpeger = DiffJPEG(differentiable=False).to(self.device)  # what RealESRNetModel.feed_data uses
             self.usm_sharpener = USMSharp().to(self.device)
