@@ -3,8 +3,10 @@
 Runs the demo's own steps (:class:`undersr.demo.pipeline.Demo`, the option files under ``options/demo/``) at the
 full size, but tests every model on the validation parts of the training-side photos only: the held-aside test
 photos are never read. Finished runs are kept in ``--out`` and reused, so variants can be added one command at a
-time. Prints, per variant, PSNR-Y / SSIM-Y (mean ± std over seeds) on each validation set, the seed-paired
-differences to the control, and the CPU seconds of every run; writes them to ``OUT/validation.json``.
+time. Prints, per variant, PSNR-Y / SSIM-Y (mean ± std over seeds) on each validation set, the difference to
+bicubic upsampling with its lower bound (mean − 2 × std), the seed-paired differences to the control, and the CPU
+seconds of every run, twice: over all validation parts, then over those of the everyday-scene photos
+(``undersr.demo.photos.SCENE_PHOTOS``); writes the CPU seconds to ``OUT/validation.json``.
 
 Examples (docs/demo-choices.md quotes their output)::
 
@@ -36,6 +38,7 @@ import undersr  # noqa: E402,F401  (registers with BasicSR)
 from undersr.demo import options  # noqa: E402
 from undersr.demo.degradations import DEGRADATIONS  # noqa: E402
 from undersr.demo.evaluate import evaluate  # noqa: E402
+from undersr.demo.photos import SCENE_PHOTOS  # noqa: E402
 from undersr.demo.pipeline import FULL, METHOD, QUICK, Demo  # noqa: E402
 from undersr.demo.summary import difference, per_seed, stats  # noqa: E402
 
@@ -136,17 +139,21 @@ def main(argv=None):
     run_jobs(demo, [(f'test_{m}', 'test', val_test_options(demo, m)) for m in models], args.workers, cpu)
     with open(state_path, 'w') as f:
         json.dump(state, f, indent=1)
-    report(per_seed(evaluate(demo, models, splits=('val', ), niqe_set=False)), cpu, args.control)
+    rows = evaluate(demo, models, splits=('val', ), niqe_set=False)
+    report('all validation parts', per_seed(rows), args.control)
+    report(f'validation parts of the scene photos ({", ".join(SCENE_PHOTOS)})',
+           per_seed([r for r in rows if r['image'] in SCENE_PHOTOS]), args.control)
+    print('\nCPU seconds per run:', json.dumps({k: round(v) for k, v in sorted(cpu.items())}))
     print(f'summary: {len(models)} models scored on the validation parts of {demo.out}; '
           f'{sum(cpu.values()) / 60:.1f} CPU-min of runs')
     if args.smoke:
         shutil.rmtree(demo.out)
 
 
-def report(table, cpu, controls):
-    """Prints the validation table, differences to each control, and CPU seconds per run."""
+def report(title, table, controls):
+    """Prints the validation table, each model minus bicubic upsampling, and differences to each control."""
     methods = sorted({key[2] for key in table})
-    print('\nValidation parts, PSNR-Y / SSIM-Y, mean ± std over seeds')
+    print(f'\n{title[0].upper()}{title[1:]}, PSNR-Y / SSIM-Y, mean ± std over seeds')
     print(HEADER)
     for method in methods:
         cells = []
@@ -154,6 +161,13 @@ def report(table, cpu, controls):
             (p, ps), (s, ss) = (stats(table[('val', subset, method)], m) for m in ('psnr_y', 'ssim_y'))
             cells.append(f'{p:.2f} ± {ps:.2f} / {s:.4f} ± {ss:.4f}')
         print(f'| {method} | ' + ' | '.join(cells) + ' |')
+    print(f'\n{title[0].upper()}{title[1:]}, minus bicubic upsampling: Δ PSNR-Y (dB), mean ± std over seeds '
+          '(lower bound mean − 2 × std)')
+    print(HEADER)
+    for method in methods:
+        if method != 'bicubic':
+            cells = [difference(table, 'val', subset, method, 'bicubic', 'psnr_y')[:2] for subset in DEGRADATIONS]
+            print(f'| {method} | ' + ' | '.join(f'{m:+.2f} ± {s:.2f} ({m - 2 * s:+.2f})' for m, s in cells) + ' |')
     for control in controls:
         reference = f'sr_control-{control}'
         print(f'\nMinus {reference}, paired by seed: Δ PSNR-Y (dB) / Δ SSIM-Y, mean ± std')
@@ -167,7 +181,6 @@ def report(table, cpu, controls):
                 s = difference(table, 'val', subset, method, reference, 'ssim_y')
                 cells.append(f'{p[0]:+.2f} ± {p[1]:.2f} / {s[0]:+.4f} ± {s[1]:.4f}')
             print(f'| {method} | ' + ' | '.join(cells) + ' |')
-    print('\nCPU seconds per run:', json.dumps({k: round(v) for k, v in sorted(cpu.items())}))
 
 
 if __name__ == '__main__':

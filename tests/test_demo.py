@@ -9,7 +9,7 @@ from undersr.demo import options
 from undersr.demo.data import REALISTIC_SEED
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC
 from undersr.demo.evaluate import split_name
-from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
+from undersr.demo.photos import SCENE_PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
 from undersr.demo.report import TABLE_END, TABLE_START
 from undersr.demo.summary import ceiling_table, difference, per_seed, target_checks
 from undersr.weights import load_weights
@@ -120,6 +120,23 @@ def test_realistic_degradations_are_seeded_and_differ_from_bicubic():
 def test_grace_hopper_comes_from_matplotlib_without_a_download():
     photo = load_photo('grace_hopper')
     assert photo.shape == (600, 512, 3) and photo.dtype == np.uint8
+
+
+@pytest.mark.parametrize('name, shape, grey', [('china', (427, 640, 3), False), ('flower', (427, 640, 3), False),
+                                               ('ascent', (512, 512, 3), True), ('aero', (512, 512, 3), True)])
+def test_scene_photos_of_other_packages_load_without_a_download(name, shape, grey):
+    photo = load_photo(name)
+    assert photo.shape == shape and photo.dtype == np.uint8
+    assert (np.array_equal(photo[..., 0], photo[..., 2]) and np.array_equal(photo[..., 0], photo[..., 1])) == grey
+    assert photo.std() > 20  # a photo, not a blank placeholder
+    assert name in TRAIN_PHOTOS
+
+
+def test_scene_photos_are_training_side_and_keep_the_earlier_photos_seeds():
+    assert set(SCENE_PHOTOS) <= set(TRAIN_PHOTOS)
+    # validation seeds are 1000 + index: the scikit-image photos of rounds 1-4 keep their places
+    assert TRAIN_PHOTOS[:12] == ('astronaut', 'immunohistochemistry', 'hubble_deep_field', 'retina', 'brick', 'grass',
+                                 'gravel', 'moon', 'coins', 'page', 'cell', 'text')
 
 
 def _rows(ft_ssim, ctrl_ssim, pre_ssim=0.5, psnr_gain=0.1, ceiling_ssim=(0.6, 0.6, 0.6)):
