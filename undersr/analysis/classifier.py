@@ -114,8 +114,8 @@ def load_clean_images(images=None):
 
     Args:
         images (None | str | Sequence[str | ndarray]): ``None``: the training parts of the demo's training-side
-            photos (:data:`undersr.demo.photos.TRAIN_PHOTOS`, :func:`undersr.demo.photos.split_train_val`: 12
-            photos shipped with scikit-image, from portraits to text, microscopy and astronomy; the demo's
+            photos (:data:`undersr.demo.photos.TRAIN_PHOTOS`, :func:`undersr.demo.photos.split_train_val`: 16
+            shipped photos, from everyday scenes to textures, text, microscopy and astronomy; the demo's
             held-aside photos and validation parts stay unseen); a folder: every image under it; or a list of paths
             and/or (H, W, 3) uint8 RGB arrays.
 

@@ -66,7 +66,8 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 
 The copies that ran, with every override, are in `options/`; BasicSR's logs in `experiments/` and `results/`.
 Why these settings, with the validation numbers that chose them: `docs/demo-choices.md` in the repository.
-Training-side photos: {', '.join(TRAIN_PHOTOS)} (the right quarter of each is the validation part).
+Training-side photos: {', '.join(TRAIN_PHOTOS)} (the right quarter of each is the validation part;
+china and flower are scikit-learn's sample images, CC BY 2.0 by Daniel Buechele and by vultilion on Flickr).
 
 ## Held-aside photos (mean ± std over seeds)
 {main_table(table)}
