@@ -10,6 +10,7 @@ from undersr.demo.data import REALISTIC_SEED
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC
 from undersr.demo.evaluate import split_name
 from undersr.demo.photos import SCENE_PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
+from undersr.demo.pipeline import METHOD, ablation_variants
 from undersr.demo.report import TABLE_END, TABLE_START
 from undersr.demo.summary import ceiling_table, difference, per_seed, target_checks
 from undersr.weights import load_weights
@@ -76,10 +77,11 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     assert ceiling['type'] == 'PairedImageDataset' and ceiling['dataroot_lq'] == str(out / 'data/train/lq_realistic')
     tiles = sorted(p.name for p in (out / 'data/train/gt').iterdir())
     assert sorted(p.name for p in (out / 'data/train/lq_realistic').iterdir()) == tiles
-    for k in range(len(REALISTIC)):
-        hr = cv2.imread(str(out / 'data/train/gt' / tiles[k]))[..., ::-1]
+    for k in range(len(REALISTIC)):  # the first photo's first tiles get seeds REALISTIC_SEED + 0, 1, 2
+        tile = f'{TRAIN_PHOTOS[0]}_{k:03d}.png'
+        hr = cv2.imread(str(out / 'data/train/gt' / tile))[..., ::-1]
         expected = DEGRADATIONS[REALISTIC[k]][0](np.ascontiguousarray(hr), REALISTIC_SEED + k)
-        assert np.array_equal(cv2.imread(str(out / 'data/train/lq_realistic' / tiles[k]))[..., ::-1], expected)
+        assert np.array_equal(cv2.imread(str(out / 'data/train/lq_realistic' / tile))[..., ::-1], expected)
     assert REALISTIC_SEED > 1000 + len(TRAIN_PHOTOS)  # validation seeds are 1000 + i, test seeds i
     assert '## Is the target within reach at this scale?' in report and 'ceiling − control' in report
 
@@ -94,6 +96,15 @@ def test_no_held_aside_photo_or_scene_is_on_the_training_side():
     assert len(TEST_PHOTOS) >= 6
     # the right view of the held-aside motorcycle scene would leak it
     assert not {'stereo_motorcycle', 'motorcycle_right'} & set(TRAIN_PHOTOS)
+
+
+def test_ablation_varies_one_knob_at_a_time_within_the_valid_strengths():
+    variants = ablation_variants((1, 2, 4, 8, 16))
+    assert {'ep1', 'ep16', 'colour-lab-stats', 'strength-none'} <= set(variants)
+    for name, knobs in variants.items():
+        changed = {k for k in METHOD if knobs[k] != METHOD[k]}
+        assert len(changed) == 1, (name, changed)
+        assert knobs['strength'] is None or 0 < knobs['strength'] <= 1, name  # the Degrader's range
 
 
 def test_validation_part_is_cut_from_the_training_part():

@@ -28,8 +28,8 @@ QUICK = {
 # while costing two fifths of the demo's CPU time.
 PRETRAINED = 'sr_pretrained_seed0'
 # The method's knobs for the fine-tune, chosen on the validation parts (docs/demo-choices.md): every checkpoint mixed
-# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 0.5].
-METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=0.5)
+# per sample, no colour correction, each sample blended with its clean LR by s ~ U[0, 1] (section 17).
+METHOD = dict(recon_epochs=(2, 4, 8, 16), weights=None, color_correct='none', strength=1.0)
 
 
 def ablation_variants(epochs):
@@ -41,7 +41,8 @@ def ablation_variants(epochs):
     variants = {f'ep{e}': dict(METHOD, recon_epochs=(e, )) for e in epochs if (e, ) != tuple(METHOD['recon_epochs'])}
     other = 'none' if METHOD['color_correct'] == 'lab-stats' else 'lab-stats'
     variants[f'colour-{other}'] = dict(METHOD, color_correct=other)
-    for strength in (None, 2 * METHOD['strength']) if METHOD['strength'] else (0.25, ):  # the dial of docs/demo-choices
+    chosen = METHOD['strength']  # the dial of docs/demo-choices.md: the unblended reconstruction and a neighbour
+    for strength in (None, 2 * chosen if 2 * chosen <= 1 else chosen / 2) if chosen else (0.25, ):
         variants[f'strength-{strength or "none"}'] = dict(METHOD, strength=strength)
     return variants
 
