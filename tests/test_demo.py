@@ -31,6 +31,10 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
     report = (out / 'report.md').read_text()
     assert TABLE_START in report and TABLE_END in report and '## Issue 11\'s target' in report
     assert 'fine-tuned on undertrained pairs' in report and 'fine-tuned on bicubic pairs (control)' in report
+    # the strength table: a row per checkpoint, and a blended one only where the blend is not the reconstruction
+    unblended, blended = (len(re.findall(rf'\| training: VQVAE2@ep\d+ \(none\){tail} \|', report))
+                          for tail in ('', ', blended at s = strength = [0-9.]+'))
+    assert unblended >= 2 and blended == (unblended if METHOD['strength'] and METHOD['strength'] < 1 else 0)
     # the pre-training's LR noise is what the template says, and the report names it
     ran = yaml.safe_load((out / 'options' / 'demo_sr_pretrained_seed0.yml').read_text())['datasets']['train']
     assert ran['type'] == 'NoisyPairedImageDataset' and ran['noise_prob'] == 0.5

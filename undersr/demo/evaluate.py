@@ -95,7 +95,7 @@ def degradation_strength(demo, recon_paths, color_correct, strength=None):
         color_correct (str): The fine-tune's colour correction.
         strength (float | None): The fine-tune's ``strength`` (:class:`undersr.degrade.Degrader`): also measured,
             per checkpoint, at the strongest blend it draws (a PSNR averaged over s in [0, strength] would be
-            dominated by the nearly clean samples).
+            dominated by the nearly clean samples); at strength 1 that blend is the reconstruction itself.
 
     Returns:
         dict[str, tuple[float, float]]: Degradation label -> (mean PSNR to the bicubic LR, high-frequency ratio).
@@ -106,6 +106,7 @@ def degradation_strength(demo, recon_paths, color_correct, strength=None):
     result = {}
     for subset in REALISTIC:
         result[f'test degradation: {subset}'] = _compare([read_rgb(osp.join(folder, subset, n)) for n in names], clean)
+    strength = strength if strength and strength < 1 else None  # s = 1: the reconstruction, measured anyway
     for path in recon_paths:
         degrader = Degrader([path], scale=SCALE, color_correct=color_correct)
         full, blended = [], []
