@@ -12,7 +12,7 @@ from undersr.demo.evaluate import split_name
 from undersr.demo.photos import SCENE_PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS, load_photo, split_train_val
 from undersr.demo.pipeline import METHOD, ablation_variants
 from undersr.demo.report import TABLE_END, TABLE_START
-from undersr.demo.summary import ceiling_table, difference, per_seed, target_checks
+from undersr.demo.summary import ceiling_table, difference, per_photo_table, per_seed, target_checks
 from undersr.weights import load_weights
 
 import cv2
@@ -88,6 +88,8 @@ def test_demo_quick_runs_every_step_from_the_option_files(workdir, run_py):
         assert np.array_equal(cv2.imread(str(out / 'data/train/lq_realistic' / tile))[..., ::-1], expected)
     assert REALISTIC_SEED > 1000 + len(TRAIN_PHOTOS)  # validation seeds are 1000 + i, test seeds i
     assert '## Is the target within reach at this scale?' in report and 'ceiling − control' in report
+    assert 'Pre-trained minus bicubic upsampling per held-aside photo' in report
+    assert all(f'| {name} | ' in report for name in TEST_PHOTOS)
 
     # A user reruns one step from its template, in place, as the README says (sizes of --quick's networks).
     run_py(['train.py', '-opt', 'options/demo/sr_finetune.yml', '--force_yml', 'train:total_iter=2',
@@ -152,6 +154,23 @@ def test_scene_photos_are_training_side_and_keep_the_earlier_photos_seeds():
     # validation seeds are 1000 + index: the scikit-image photos of rounds 1-4 keep their places
     assert TRAIN_PHOTOS[:12] == ('astronaut', 'immunohistochemistry', 'hubble_deep_field', 'retina', 'brick', 'grass',
                                  'gravel', 'moon', 'coins', 'page', 'cell', 'text')
+
+
+def test_per_photo_table_gives_each_photos_margin_and_its_standard_error():
+    rows = []
+    for subset in DEGRADATIONS:
+        for image, gain in (('a', 0.3), ('b', -0.1), ('c', 0.1)):
+            rows.append({'split': 'test', 'set': subset, 'image': image, 'method': 'bicubic', 'seed': None,
+                         'psnr_y': 20.0})
+            rows += [{'split': 'test', 'set': subset, 'image': image, 'method': 'sr_pretrained', 'seed': 0,
+                      'psnr_y': 20.0 + gain}]
+    rows.append({'split': 'val', 'set': 'bicubic', 'image': 'a', 'method': 'sr_pretrained', 'seed': 0,
+                 'psnr_y': 99.0})  # another split: ignored
+    lines = per_photo_table(rows).splitlines()
+    assert lines[2] == '| a | ' + ' | '.join(['+0.300'] * len(DEGRADATIONS)) + ' |'
+    assert lines[3].startswith('| b | -0.100 |')
+    # mean +0.1, sample std 0.2 over 3 photos: s.e. 0.2 / √3 = 0.115
+    assert lines[-1] == '| mean ± s.e. over photos | ' + ' | '.join(['+0.100 ± 0.115'] * len(DEGRADATIONS)) + ' |'
 
 
 def _rows(ft_ssim, ctrl_ssim, pre_ssim=0.5, psnr_gain=0.1, ceiling_ssim=(0.6, 0.6, 0.6)):

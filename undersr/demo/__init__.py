@@ -28,7 +28,7 @@ from undersr.demo.degradations import REALISTIC
 from undersr.demo.evaluate import NIQE_SET, degradation_strength, evaluate, split_name
 from undersr.demo.pipeline import FULL, METHOD, PRETRAINED, QUICK, Demo, ablation_variants
 from undersr.demo.report import report_path, write_report
-from undersr.demo.summary import per_seed, write_csv
+from undersr.demo.summary import per_photo_table, per_seed, write_csv
 from undersr.device import resolve_device
 
 STEPS = 6
@@ -123,7 +123,7 @@ def run(out='demo_out', device='auto', quick=False, workers=None, ablation=False
             'pretrain_data': options.load_template('sr_pretrain')['datasets']['train'],
             'finetune_noise': options.load_template('sr_finetune').get('lq_noise'),
             'strength': degradation_strength(demo, recon, METHOD['color_correct'], METHOD['strength']),
-            'compare': osp.relpath(compare_page, demo.out)}
+            'compare': osp.relpath(compare_page, demo.out), 'per_photo': per_photo_table(rows)}
     passed = write_report(report_path(demo.out), table, info)
     print(f'\nDone in {(time.time() - start) / 60:.1f} min: {report_path(demo.out)} '
           f"(issue 11's target {'met' if passed else 'not met'})")

@@ -24,7 +24,8 @@ def write_report(path, table, info):
             ``network`` (``network_g`` of the SR model), ``pretrain_data`` (its training dataset's options),
             ``finetune_noise`` (``sr_finetune.yml``'s ``lq_noise``), ``strength``
             (:func:`undersr.demo.evaluate.degradation_strength`), ``variants`` (``--ablation``'s, or ``None``),
-            ``compare`` (the comparison page, relative to the report).
+            ``compare`` (the comparison page, relative to the report), ``per_photo``
+            (:func:`undersr.demo.summary.per_photo_table` of all rows).
     """
     checks = target_checks(table)
     passed = all(ok for _, _, ok in checks)
@@ -82,6 +83,11 @@ Fine-tuned minus reference, paired by seed (mean ± std):
 | criterion | measured | met |
 |---|---|---|
 {check_rows}
+
+Pre-trained minus bicubic upsampling per held-aside photo, PSNR-Y (dB): how much of each set's margin above is one
+photo's.
+
+{info['per_photo']}
 
 ## Is the target within reach at this scale?
 The ceiling (`options/demo/sr_ceiling.yml`) is the control's run on the same tiles, with the LR made by the test's

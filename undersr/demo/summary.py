@@ -86,6 +86,26 @@ def target_checks(table, split='test'):
     return checks
 
 
+def per_photo_table(rows, method='sr_pretrained', reference='bicubic', split='test'):
+    """Markdown: ``method − reference`` PSNR-Y per photo and set (means over ``method``'s seeds), then the mean over
+    photos ± its standard error (sample std over photos / √photos): how much of a set's margin is one photo's."""
+    subsets = ['bicubic', *REALISTIC]
+    values = defaultdict(lambda: defaultdict(list))  # (set, image) -> method -> PSNR-Y of each seed
+    for row in rows:
+        if row['split'] == split and row['set'] in subsets and row['method'] in (method, reference):
+            values[(row['set'], row['image'])][row['method']].append(float(row['psnr_y']))
+    images = sorted({image for _, image in values})
+    diff = {key: np.mean(v[method]) - np.mean(v[reference]) for key, v in values.items()}
+    lines = ['| photo | ' + ' | '.join(subsets) + ' |', '|---' * (len(subsets) + 1) + '|']
+    lines += [f'| {image} | ' + ' | '.join(f'{diff[(s, image)]:+.3f}' for s in subsets) + ' |' for image in images]
+    cells = []
+    for subset in subsets:
+        d = np.array([diff[(subset, image)] for image in images])
+        cells.append(f'{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}')
+    lines.append('| mean ± s.e. over photos | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def results_table(table, split, methods=tuple(METHODS)):
     """Markdown: one row per method; PSNR-Y / SSIM-Y (mean ± std over seeds) per set, NIQE on the LR photos."""
     subsets = ['bicubic', *REALISTIC]
