@@ -140,8 +140,8 @@ def main(argv=None):
     with open(state_path, 'w') as f:
         json.dump(state, f, indent=1)
     rows = evaluate(demo, models, splits=('val', ), niqe_set=False)
-    report('all validation parts', per_seed(rows), args.control)
-    report(f'validation parts of the scene photos ({", ".join(SCENE_PHOTOS)})',
+    report('All validation parts', per_seed(rows), args.control)
+    report(f'Validation parts of the scene photos ({", ".join(SCENE_PHOTOS)})',
            per_seed([r for r in rows if r['image'] in SCENE_PHOTOS]), args.control)
     print('\nCPU seconds per run:', json.dumps({k: round(v) for k, v in sorted(cpu.items())}))
     print(f'summary: {len(models)} models scored on the validation parts of {demo.out}; '
@@ -153,7 +153,7 @@ def main(argv=None):
 def report(title, table, controls):
     """Prints the validation table, each model minus bicubic upsampling, and differences to each control."""
     methods = sorted({key[2] for key in table})
-    print(f'\n{title[0].upper()}{title[1:]}, PSNR-Y / SSIM-Y, mean ± std over seeds')
+    print(f'\n{title}, PSNR-Y / SSIM-Y, mean ± std over seeds')
     print(HEADER)
     for method in methods:
         cells = []
@@ -161,7 +161,7 @@ def report(title, table, controls):
             (p, ps), (s, ss) = (stats(table[('val', subset, method)], m) for m in ('psnr_y', 'ssim_y'))
             cells.append(f'{p:.2f} ± {ps:.2f} / {s:.4f} ± {ss:.4f}')
         print(f'| {method} | ' + ' | '.join(cells) + ' |')
-    print(f'\n{title[0].upper()}{title[1:]}, minus bicubic upsampling: Δ PSNR-Y (dB), mean ± std over seeds '
+    print(f'\n{title}, minus bicubic upsampling: Δ PSNR-Y (dB), mean ± std over seeds '
           '(lower bound mean − 2 × std)')
     print(HEADER)
     for method in methods:
