@@ -100,8 +100,8 @@ def per_photo_table(rows, method='sr_pretrained', reference='bicubic', split='te
     lines += [f'| {image} | ' + ' | '.join(f'{diff[(s, image)]:+.3f}' for s in subsets) + ' |' for image in images]
     cells = []
     for subset in subsets:
-        d = np.array([diff[(subset, image)] for image in images])
-        cells.append(f'{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}')
+        mean, std = spread([diff[(subset, image)] for image in images])
+        cells.append(f'{mean:+.3f} ± {std / np.sqrt(len(images)):.3f}')
     lines.append('| mean ± s.e. over photos | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
