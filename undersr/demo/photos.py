@@ -32,6 +32,8 @@ TRAIN_PHOTOS = ('astronaut', 'immunohistochemistry', 'hubble_deep_field', 'retin
 # The training-side photos of everyday scenes, like the held-aside ones; their validation parts are the group that
 # docs/demo-choices.md's rule 5 (section 15) reads beside all parts.
 SCENE_PHOTOS = ('astronaut', 'china', 'flower', 'ascent')
+# The attribution the CC BY photos ask for, wherever the demo names its photos (report.md)
+CREDITS = "china and flower are scikit-learn's sample images, CC BY 2.0 by Daniel Buechele and by vultilion on Flickr"
 # Crop of the large photos before anything else (retina: the eye fills the centre; hubble: the galaxies).
 PHOTO_CROP = 768
 

@@ -2,7 +2,7 @@
 from os import path as osp
 
 from undersr.demo.degradations import DEGRADATIONS, REALISTIC
-from undersr.demo.photos import TEST_PHOTOS, TRAIN_PHOTOS
+from undersr.demo.photos import CREDITS, TEST_PHOTOS, TRAIN_PHOTOS
 from undersr.demo.summary import ablation_table, ceiling_table, differences_table, results_table, target_checks
 
 TABLE_START, TABLE_END = '<!-- demo-table:start -->', '<!-- demo-table:end -->'
@@ -68,7 +68,7 @@ The paper's experiment (arXiv 2503.02767) in miniature, on photos that ship insi
 The copies that ran, with every override, are in `options/`; BasicSR's logs in `experiments/` and `results/`.
 Why these settings, with the validation numbers that chose them: `docs/demo-choices.md` in the repository.
 Training-side photos: {', '.join(TRAIN_PHOTOS)} (the right quarter of each is the validation part;
-china and flower are scikit-learn's sample images, CC BY 2.0 by Daniel Buechele and by vultilion on Flickr).
+{CREDITS}).
 
 ## Held-aside photos (mean ± std over seeds)
 {main_table(table)}
